@@ -72,5 +72,10 @@ def bench(
     raise typer.Exit(1 if failed else 0)
 
 
+from overdrive.observe.cli import export_app  # noqa: E402 - subcommands join the app here
+
+app.add_typer(export_app, name="export")
+
+
 def main() -> None:
     app()
