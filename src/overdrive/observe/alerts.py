@@ -101,7 +101,7 @@ class AlertEvaluator:
             status.last_breach = now
             if status.state is AlertState.INACTIVE:
                 status.state, status.active_since = AlertState.PENDING, now
-            pending_for = now - (status.active_since or now)
+            pending_for = now - (now if status.active_since is None else status.active_since)
             if status.state is AlertState.PENDING and pending_for >= rule.for_:
                 status.state, status.firing_since = AlertState.FIRING, now
                 return Transition("firing", rule, status.value, now)
@@ -109,7 +109,8 @@ class AlertEvaluator:
         if status.state is AlertState.PENDING:
             status.state, status.active_since = AlertState.INACTIVE, None
         elif status.state is AlertState.FIRING and (
-            now - (status.last_breach or now) >= rule.keep_firing_for
+            now - (now if status.last_breach is None else status.last_breach)
+            >= rule.keep_firing_for
         ):
             status.state = AlertState.INACTIVE
             status.active_since = status.firing_since = None

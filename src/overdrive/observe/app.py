@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -47,8 +47,10 @@ from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
 from overdrive.observe.sources import CacheStatsSource, InsightSource, StatsBridge
-from overdrive.slo import Objectives, load_objectives
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:  # slo imports the rule catalogue from this package
+    from overdrive.slo import Objectives
 
 __all__ = ["Observability"]
 
@@ -99,6 +101,8 @@ class Observability:
         seen: SeenStore | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        from overdrive.slo import load_objectives
+
         self.app = app
         self.objectives = objectives if objectives is not None else load_objectives(slo_file)
         self.access = AccessPolicy(token, allow_ips)

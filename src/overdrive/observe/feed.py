@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from overdrive.observe.measurements import Measurements, hit_ratios
 from overdrive.observe.sources import InsightSource
-from overdrive.slo import Objectives
+
+if TYPE_CHECKING:  # slo imports the rule catalogue from this package
+    from overdrive.slo import Objectives
 
 __all__ = ["DashboardFeed"]
 
