@@ -176,7 +176,8 @@ async def test_token_and_ip_allow_list_protect_metrics_and_dashboard(make: Facto
     async with client(app, ip="192.0.2.7") as http:
         assert (await http.get("/metrics")).status_code == 401
         assert (await http.get("/_overdrive/feed.json")).status_code == 401
-        assert (await http.get("/metrics", headers={"Authorization": "Bearer nope"})).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert (await http.get("/metrics", headers=wrong)).status_code == 401
         assert (await http.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
                 ).status_code == 200
         assert (await http.get(f"/_overdrive/feed.json?token={TOKEN}")).status_code == 200

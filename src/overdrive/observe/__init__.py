@@ -9,7 +9,7 @@ from __future__ import annotations
 from overdrive.observe.alerts import AlertEvaluator, AlertState, AlertStatus, Transition
 from overdrive.observe.app import Observability
 from overdrive.observe.health import HealthCheck, Readiness, database_check, redis_check
-from overdrive.observe.metrics import LATENCY_BUCKETS, OverdriveMetrics
+from overdrive.observe.metrics import OverdriveMetrics
 from overdrive.observe.multiprocess import MultiprocessDirectory
 from overdrive.observe.notify import AlertNotifier
 from overdrive.observe.rules import AlertRule
@@ -17,7 +17,6 @@ from overdrive.observe.sketches import LatencyWindows
 from overdrive.observe.sources import CacheStatsSource, InsightSource
 
 __all__ = [
-    "LATENCY_BUCKETS",
     "AlertEvaluator",
     "AlertNotifier",
     "AlertRule",

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
@@ -187,16 +186,21 @@ class Observability:
         await self.lease.release()
         if self.redis is not None:
             await self.redis.aclose()
-        self.bridge.sync()
+        self.sync()
         self.shared.flush()
         if self.directory is not None:
             self.metrics.process.resident_memory.set(0)
             self.directory.shutdown()
 
+    def sync(self) -> None:
+        """Copy this worker's tallies and sources into Prometheus now."""
+        self.red.tally.flush()
+        self.bridge.sync()
+
     async def _sync_loop(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.bridge.sync()
+            self.sync()
             self.shared.flush()
 
     async def _evaluate_loop(self) -> None:
@@ -211,7 +215,7 @@ class Observability:
         """If this worker holds the lease: evaluate, notify, publish. True when it did."""
         if not await self.lease.hold():
             return False
-        self.bridge.sync()
+        self.sync()
         self.measurements.refresh()
         for transition in self.evaluator.evaluate():
             status = next(s for s in self.evaluator.statuses if s.rule is transition.rule)
@@ -265,7 +269,7 @@ class Observability:
         await handler(scope, send)
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
-        self.bridge.sync()
+        self.sync()
         body = (self.directory.exposition() if self.directory is not None
                 else generate_latest(self.metrics.registry))
         await _respond(send, 200, body, CONTENT_TYPE_LATEST)
@@ -278,6 +282,7 @@ class Observability:
         elif rest in ASSETS:
             await _respond(send, 200, _asset(rest), ASSETS[rest])
         elif rest == "feed.json":
+            self.sync()
             alerts = await self.board.read()
             if alerts is None:
                 alerts = [status.to_json() for status in self.evaluator.active()]
@@ -285,7 +290,3 @@ class Observability:
             await _respond(send, 200, body, "application/json")
         else:
             await _respond(send, 404, b"not found\n", "text/plain; charset=utf-8")
-
-    @property
-    def pid(self) -> int:
-        return os.getpid()

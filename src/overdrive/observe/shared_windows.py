@@ -8,7 +8,6 @@ in-memory windows. A dead worker's file keeps counting until its slots leave the
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
@@ -43,10 +42,6 @@ class SharedWindows:
         temporary.write_text(json.dumps(self.local.to_json(), separators=(",", ":")))
         os.replace(temporary, target)
 
-    def forget(self) -> None:
-        """At orderly exit: this worker's slots are flushed one last time, kept until they age."""
-        self.flush()
-
     def merged(self) -> LatencyWindows:
         if self.directory is None:
             return self.local
@@ -71,7 +66,3 @@ class SharedWindows:
         self.merged_view, self.merged_at = view, now
         return view
 
-    def remove_own_file(self) -> None:
-        if self.directory is not None:
-            with contextlib.suppress(FileNotFoundError):
-                (self.directory / f"{self.pid()}.json").unlink()

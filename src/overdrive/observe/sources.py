@@ -75,12 +75,13 @@ class StatsBridge:
         self.last[key] = value
         return value if value < previous else value - previous
 
-    def _add(self, counter: Any, key: tuple[str, ...], value: Any) -> None:
+    def _add(self, counter: Any, key: tuple[str, ...], value: Any,
+             labels: tuple[str, ...] = ()) -> None:
         number = _number(value)
         if number is not None:
             delta = self._delta(key, number)
             if delta:
-                counter.inc(delta)
+                (counter.labels(*labels) if labels else counter).inc(delta)
 
     def sync(self) -> None:
         """Read every source once; a source that raises is counted and skipped."""
@@ -98,18 +99,18 @@ class StatsBridge:
         metrics = self.cache_metrics
         for tier, counts in _tiers(stats).items():
             for key, result in RESULTS.items():
-                self._add(metrics.requests.labels(tier, result), ("cache", tier, key),
-                          counts.get(key))
-            self._add(metrics.evictions.labels(tier), ("cache", tier, "evictions"),
-                      counts.get("evictions"))
+                self._add(metrics.requests, ("cache", tier, key), counts.get(key),
+                          (tier, result))
+            self._add(metrics.evictions, ("cache", tier, "evictions"), counts.get("evictions"),
+                      (tier,))
             for key, gauge in (("bytes_used", metrics.bytes_used),
                                ("bytes_max", metrics.bytes_max)):
                 number = _number(counts.get(key))
                 if number is not None:
                     gauge.labels(tier).set(number)
         if "l2" not in _tiers(stats):
-            self._add(metrics.requests.labels("l2", "error"), ("cache", "l2_errors"),
-                      stats.get("l2_errors"))
+            self._add(metrics.requests, ("cache", "l2_errors"), stats.get("l2_errors"),
+                      ("l2", "error"))
         self._add(metrics.loader_runs, ("cache", "loader_runs"), stats.get("loader_runs"))
         self._add(metrics.loader_seconds, ("cache", "loader_seconds"), stats.get("loader_seconds"))
         self._add(metrics.invalidations, ("cache", "invalidations"), stats.get("invalidations"))

@@ -71,8 +71,9 @@
       div.className = "alert " + a.state;
       div.dataset.name = a.name;
       div.dataset.state = a.state;
-      const value = a.value == null ? "no data" : a.measure.startsWith("latency") || a.measure === "event_loop_lag" ? ms(a.value) : a.measure.includes("ratio") || a.measure.includes("rate") || a.measure.includes("fraction") ? pct(a.value) : num(a.value);
-      div.innerHTML = "";
+      const value = a.value == null ? "no data"
+        : a.measure.startsWith("latency") || a.measure === "event_loop_lag" ? ms(a.value)
+        : a.measure === "request_rate" ? num(a.value) + "/s" : pct(a.value);
       const name = document.createElement("span");
       name.className = "name";
       name.textContent = `${a.state.toUpperCase()} ${a.name}`;
