@@ -381,3 +381,23 @@ async def test_early_refresh_renews_hot_keys_before_expiry(
     await settle(cache)
     assert loader.runs == 2
     assert cache.stats()["early_refreshes"] >= 1
+
+
+async def test_get_entry_exposes_timestamps_including_stale(
+    make_cache: CacheFactory, clock: FakeClock
+) -> None:
+    """get_entry returns the entry with its timestamps, stale ones included, copies if asked."""
+    cache = make_cache(l1_copy=True)
+    await cache.set("k", {"n": 1}, ttl=10, swr=20)
+    clock.advance(15)
+    entry = await cache.get_entry("k")
+    assert entry is not None
+    assert entry.value == {"n": 1}
+    assert not entry.is_fresh(clock())
+    assert entry.stale_until - entry.fresh_until == pytest.approx(20)
+    entry.value["n"] = 2
+    again = await cache.get_entry("k")
+    assert again is not None
+    assert again.value == {"n": 1}
+    clock.advance(20)
+    assert await cache.get_entry("k") is None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import random
@@ -156,6 +157,10 @@ class Cache:
         entry, _ = self._l1_lookup(key, self._clock())
         if entry is None and self._l2 is not None:
             entry, _ = await self._reads.run(key, lambda: self._l2_lookup(key))
+        if entry is not None and self._copy:
+            private = copy.copy(entry)
+            private.value = self._value(entry)
+            return private
         return entry
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
