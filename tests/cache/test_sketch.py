@@ -30,7 +30,7 @@ def test_batched_increments_never_under_count(batches: list[list[str]]) -> None:
     sketch = FrequencySketch(capacity=16)  # folds every 16 distinct keys, no aging before 160
     seen: Counter[str] = Counter()
     for batch in batches:
-        sketch.increment_all(batch)
+        sketch.increment_all(batch, len(batch))
         seen.update(batch)
         if seen.total() >= sketch.sample_size:
             break
@@ -74,15 +74,27 @@ def test_ages_itself_after_the_sample_period() -> None:
     assert sketch.additions == sketch.sample_size // 2
 
 
-def test_pending_counts_fold_into_the_table_when_many_keys_wait() -> None:
-    """Once as many distinct keys wait as the capacity, they are folded; estimates stay."""
+def test_pending_counts_fold_into_the_table_when_too_many_keys_wait() -> None:
+    """Past `capacity` distinct keys waiting, counts move into the table; estimates stay."""
     sketch = FrequencySketch(capacity=16)
-    names = [f"k{index}" for index in range(sketch.capacity)]
-    sketch.increment_all(names)
-    sketch.increment_all(names[:1])
-    assert sketch.additions == sketch.capacity  # folded: the first batch hit the limit
+    names = [f"k{index}" for index in range(sketch.capacity + 1)]
+    sketch.increment_all(names, len(names))
+    sketch.increment_all(names[:1], 1)
+    assert len(sketch._pending) == 1  # the first batch was folded, the second waits
     assert sketch.frequency(names[0]) >= 2
     assert all(sketch.frequency(name) >= 1 for name in names)
+
+
+def test_aging_halves_pending_and_folded_counts_alike() -> None:
+    """Counts still waiting in the dict are halved like the table's; ones reach zero."""
+    sketch = FrequencySketch(capacity=16)
+    names = [f"k{index}" for index in range(sketch.capacity + 1)]
+    sketch.increment_all(names * 6, 6 * len(names))  # folded: six each in the table
+    sketch.increment_all(["waiting"] * 9 + ["once"], 10)
+    sketch.age()
+    assert sketch.frequency("waiting") == 4
+    assert sketch.frequency("once") == 0
+    assert all(sketch.frequency(name) >= 3 for name in names)
 
 
 def test_ensure_capacity_grows_and_resets() -> None:
@@ -101,7 +113,7 @@ def test_ensure_capacity_grows_and_resets() -> None:
 def test_clear_forgets_everything() -> None:
     """clear() resets every count, pending or folded."""
     sketch = FrequencySketch(capacity=16)
-    sketch.increment_all(["a"] * 20 + [f"k{index}" for index in range(20)])
+    sketch.increment_all(["a"] * 20 + [f"k{index}" for index in range(20)], 40)
     sketch.increment("b")
     sketch.clear()
     assert sketch.frequency("a") == 0

@@ -205,19 +205,19 @@ class MemoryStore(Generic[T]):
         self._drain_scheduled = False
         reads = self._reads
         # Every access counts, even to a key removed since it was read.
-        self._sketch.increment_all(reads)
-        window = self._window
-        probation = self._probation
-        protected = self._protected
+        self._sketch.increment_all(reads, len(reads))
         # Once per distinct key: on skewed traffic that is a fraction of the reads.
-        for key in dict.fromkeys(reads):
-            if key in protected:
-                protected.move_to_end(key)
-            elif key in window:
-                window.move_to_end(key)
-            elif key in probation:
-                self._promote(key)
+        distinct = dict.fromkeys(reads)
         reads.clear()
+        refresh_protected = self._protected.move_to_end
+        for key in distinct:
+            try:
+                refresh_protected(key)  # where most hits land: one C call, no test first
+            except KeyError:
+                if key in self._window:
+                    self._window.move_to_end(key)
+                elif key in self._probation:
+                    self._promote(key)
 
     def _promote(self, key: str) -> None:
         """A probation entry read again earns a place in protected."""
