@@ -252,12 +252,13 @@ def test_bad_max_bytes_is_a_configuration_error(max_bytes: object) -> None:
         MemoryStore(max_bytes)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("size", [0, -5])
-def test_sizes_below_one_are_refused(size: int) -> None:
+@pytest.mark.parametrize("size", [0, -5, 2.5, "10", True])
+def test_sizes_must_be_ints_of_at_least_one(size: object) -> None:
     """Every item occupies at least one unit, so the byte bound also bounds the count."""
     store: MemoryStore[Value] = MemoryStore(10)
     with pytest.raises(CacheError, match="size"):
-        store.set("k", Value("v"), size)
+        store.set("k", Value("v"), size)  # type: ignore[arg-type]
+    assert len(store) == 0
 
 
 def test_none_cannot_be_stored() -> None:

@@ -124,8 +124,9 @@ class MemoryStore(Generic[T]):
             reads = self._reads
             if len(reads) < READ_BUFFER_SIZE:
                 reads.append(key)
-            else:
+            elif not self._drain_scheduled:
                 self._read_buffer_full(key)
+            # else: dropped, a drain is already on its way.
         return value
 
     def peek(self, key: str) -> T | None:
@@ -139,8 +140,8 @@ class MemoryStore(Generic[T]):
         then, so a stale value never outlives a refused replacement) or when the
         admission policy turned it away.
         """
-        if size < 1:
-            raise CacheError(f"item size must be at least 1, got {size!r}")
+        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
+            raise CacheError(f"item size must be an int >= 1, got {size!r}")
         if value is None:
             raise CacheError("None cannot be stored: get() uses it to mean absent")
         if self._reads:
@@ -195,9 +196,8 @@ class MemoryStore(Generic[T]):
             self._drain_reads()
             self._reads.append(key)
             return
-        if not self._drain_scheduled:
-            self._drain_scheduled = True
-            loop.call_soon(self._drain_reads)
+        self._drain_scheduled = True
+        loop.call_soon(self._drain_reads)
         # This read is dropped: the drain will run once the current task yields.
 
     def _drain_reads(self) -> None:
@@ -305,7 +305,7 @@ class MemoryStore(Generic[T]):
                 for victim in victims:
                     self._evict(victim)
             elif candidate == incoming:
-                self._remove(candidate)  # refused on arrival: never stored, not evicted
+                self._remove(candidate)  # the item being set is refused, not evicted
             else:
                 self._evict(candidate)
 
