@@ -21,6 +21,9 @@ class Value:
         self.label = label
 
 
+KEYS = [f"k{index}" for index in range(40)]
+
+
 class MemoryStoreMachine(RuleBasedStateMachine):
     """Random operations; after each, the store agrees with a model of what it may hold.
 
@@ -36,7 +39,7 @@ class MemoryStoreMachine(RuleBasedStateMachine):
         self.model: dict[str, tuple[Value, int]] = {}
         self.counter = 0
 
-    @initialize(max_bytes=st.integers(min_value=0, max_value=400))
+    @initialize(max_bytes=st.one_of(st.integers(0, 100), st.integers(100, 1_500)))
     def create(self, max_bytes: int) -> None:
         self.store = MemoryStore(max_bytes)
 
@@ -47,8 +50,9 @@ class MemoryStoreMachine(RuleBasedStateMachine):
         return sum(1 for key in gone if key != exempt)
 
     @rule(
-        key=st.sampled_from([f"k{index}" for index in range(30)]),
-        size=st.integers(min_value=1, max_value=120),
+        key=st.sampled_from(KEYS),
+        # Mostly small items, which pass through the window; some big, which skip it.
+        size=st.one_of(st.integers(1, 12), st.integers(1, 400)),
     )
     def set(self, key: str, size: int) -> None:
         self.counter += 1
@@ -65,18 +69,18 @@ class MemoryStoreMachine(RuleBasedStateMachine):
             assert key not in self.store
         assert self.store.evictions - evictions == self._forget_evicted(exempt=key)
 
-    @rule(key=st.sampled_from([f"k{index}" for index in range(30)]), times=st.integers(1, 5))
+    @rule(key=st.sampled_from(KEYS), times=st.integers(1, 5))
     def get(self, key: str, times: int) -> None:
         for _ in range(times):
             expected = self.model.get(key)
             assert self.store.get(key) is (expected[0] if expected else None)
 
-    @rule(key=st.sampled_from([f"k{index}" for index in range(30)]))
+    @rule(key=st.sampled_from(KEYS))
     def peek(self, key: str) -> None:
         expected = self.model.get(key)
         assert self.store.peek(key) is (expected[0] if expected else None)
 
-    @rule(key=st.sampled_from([f"k{index}" for index in range(30)]))
+    @rule(key=st.sampled_from(KEYS))
     def delete(self, key: str) -> None:
         evictions = self.store.evictions
         assert self.store.delete(key) is (key in self.model)
@@ -100,13 +104,13 @@ class MemoryStoreMachine(RuleBasedStateMachine):
         for key, (value, _) in self.model.items():
             assert key in store
             assert store.peek(key) is value
-        for index in range(30):
-            if f"k{index}" not in self.model:
-                assert f"k{index}" not in store
+        for key in KEYS:
+            if key not in self.model:
+                assert key not in store
 
 
 MemoryStoreMachine.TestCase.settings = settings(
-    max_examples=150, stateful_step_count=60, deadline=None
+    max_examples=150, stateful_step_count=80, deadline=None
 )
 test_memory_store_against_model = MemoryStoreMachine.TestCase
 
@@ -289,3 +293,40 @@ async def test_full_read_buffer_is_drained_by_the_loop_off_the_hit_path() -> Non
     await asyncio.sleep(0)
     assert store._reads == []
     assert store._sketch.frequency("k") > 1
+
+
+def test_a_read_refreshes_an_item_inside_the_window() -> None:
+    """The window is an LRU: the item read last is the last to leave it for probation."""
+    store: MemoryStore[Value] = MemoryStore(1_000)  # window: 10 bytes
+    store.set("a", Value("a"), 5)
+    store.set("b", Value("b"), 5)
+    store.get("a")
+    store.set("c", Value("c"), 5)  # the window overflows: its oldest item moves on
+    assert list(store._window) == ["a", "c"]
+    assert list(store._probation) == ["b"]
+
+
+def test_a_replacement_that_outgrows_the_room_left_evicts_others() -> None:
+    """A value growing in place makes room by evicting other items, counted as evictions."""
+    store: MemoryStore[Value] = MemoryStore(100)
+    for index in range(10):
+        store.set(f"k{index}", Value(str(index)), 10)
+    store.get("k9")
+    newer = Value("grown")
+    assert store.set("k9", newer, 40) is True
+    assert store.peek("k9") is newer
+    assert store.bytes_used <= 100
+    assert store.evictions == 10 - len(store)
+
+
+def test_a_replacement_filling_the_whole_budget_evicts_everything_else() -> None:
+    """A value grown to max_bytes stays; every other item is evicted and counted."""
+    store: MemoryStore[Value] = MemoryStore(100)
+    store.set("k", Value("k"), 60)
+    store.set("other", Value("other"), 30)
+    biggest = Value("biggest")
+    assert store.set("k", biggest, 100) is True
+    assert store.peek("k") is biggest
+    assert "other" not in store
+    assert store.bytes_used == 100
+    assert store.evictions == 1
