@@ -119,3 +119,13 @@ def test_clear_forgets_everything() -> None:
     assert sketch.frequency("a") == 0
     assert sketch.frequency("b") == 0
     assert sketch.additions == 0
+
+
+def test_small_int_keys_do_not_share_counters() -> None:
+    """Keys whose hash() is themselves (ints) are spread: neighbours keep separate counts."""
+    sketch = FrequencySketch(capacity=1_024)
+    for key in range(1_000):
+        sketch.increment_all([key] * (key % 3), key % 3)
+    sketch._fold()
+    wrong = sum(1 for key in range(1_000) if sketch.frequency(key) != key % 3)
+    assert wrong < 20

@@ -42,6 +42,16 @@ MIN_CAPACITY = 16
 HALVE = bytes(value >> 1 for value in range(256))
 
 
+def _spread(key: object) -> int:
+    """A 64-bit hash whose high bits depend on every bit of `hash(key)`.
+
+    `hash()` of a str is already SipHash (random per process, so collisions cannot be
+    planned from outside), but `hash()` of an int is the int itself: multiplying by the
+    golden-ratio constant keeps small ints from landing on neighbouring counters.
+    """
+    return (hash(key) * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+
+
 def _power_of_two_at_least(value: int) -> int:
     return 1 << max(value - 1, 1).bit_length()
 
@@ -104,7 +114,7 @@ class FrequencySketch:
         the true count since the last aging."""
         table = self._table
         mask = self._mask
-        hashed = hash(key)
+        hashed = _spread(key)
         step = (hashed >> 32) | 1
         estimate = min(
             table[hashed & mask],
@@ -141,7 +151,7 @@ class FrequencySketch:
         table = self._table
         mask = self._mask
         for key, count in self._pending.items():
-            hashed = hash(key)
+            hashed = _spread(key)
             # Double hashing: four counters from one 64-bit hash, the step taken from
             # the high bits and forced odd so the four indexes are distinct.
             step = (hashed >> 32) | 1
