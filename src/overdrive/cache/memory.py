@@ -211,11 +211,8 @@ class MemoryStore(Generic[T]):
         reads = self._reads
         # Every access counts, even to a key removed since it was read.
         self._sketch.increment_all(reads, len(reads))
-        # Once per distinct key: on skewed traffic that is a fraction of the reads.
-        distinct = dict.fromkeys(reads)
-        reads.clear()
         refresh_protected = self._protected.move_to_end
-        for key in distinct:
+        for key in reads:
             try:
                 refresh_protected(key)  # where most hits land: one C call, no test first
             except KeyError:
@@ -223,6 +220,7 @@ class MemoryStore(Generic[T]):
                     self._window.move_to_end(key)
                 elif key in self._probation:
                     self._promote(key)
+        reads.clear()
 
     def _promote(self, key: str) -> None:
         """A probation entry read again earns a place in protected."""
