@@ -48,6 +48,10 @@ class CacheMetrics:
         self.loader_seconds = Counter(
             "overdrive_cache_loader_duration_seconds", "Total seconds spent in loaders.",
             registry=registry)
+        self.stale_served = Counter(
+            "overdrive_cache_stale_served",
+            "Reads answered with a stale copy (counted in hits too).",
+            registry=registry)
         self.invalidations = Counter(
             "overdrive_cache_invalidations", "Tag invalidations issued.", registry=registry)
         self.bytes_used = Gauge(

@@ -23,7 +23,10 @@ class CacheStatsSource(Protocol):
     `stats()` returns per-tier dicts (`l1`, `l2`, `edge`) of `hits`, `misses`, `stale`,
     `errors`, `evictions`, `bytes_used`, `bytes_max`, plus top-level `loader_runs`,
     `loader_seconds`, `invalidations`, `l2_errors`, `stale_served` and `circuit`
-    (`closed`, `open`, `half_open`). Missing keys count as absent, not as zero.
+    (`closed`, `open`, `half_open`); or the same counts flat (`l1_hits`, `l1_misses`,
+    `l2_hits`, `l2_misses`, `l2_errors`, `l1_bytes`, `l1_max_bytes`, `evictions`), which
+    is what `overdrive.Cache.stats()` returns. Missing keys count as absent, not as zero.
+    Stale reads are a subset of hits there, so they go to their own counter.
     """
 
     def stats(self) -> Mapping[str, Any]: ...
@@ -50,10 +53,23 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+# overdrive.Cache.stats() is flat: `l1_hits`, `l2_errors`, `l1_bytes`...; tier -> key -> flat name.
+FLAT = {
+    "l1": {"hits": "l1_hits", "misses": "l1_misses", "evictions": "evictions",
+           "bytes_used": "l1_bytes", "bytes_max": "l1_max_bytes"},
+    "l2": {"hits": "l2_hits", "misses": "l2_misses", "errors": "l2_errors"},
+}
+
+
 def _tiers(stats: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    """Per-tier counts from either the nested form (`{"l1": {...}}`) or the flat one."""
     nested = stats.get("tiers")
     source = nested if isinstance(nested, Mapping) else stats
-    return {tier: source[tier] for tier in TIERS if isinstance(source.get(tier), Mapping)}
+    tiers = {tier: source[tier] for tier in TIERS if isinstance(source.get(tier), Mapping)}
+    for tier, names in FLAT.items():
+        if tier not in tiers and names["hits"] in stats:
+            tiers[tier] = {key: stats[flat] for key, flat in names.items() if flat in stats}
+    return tiers
 
 
 class StatsBridge:
@@ -114,6 +130,7 @@ class StatsBridge:
         self._add(metrics.loader_runs, ("cache", "loader_runs"), stats.get("loader_runs"))
         self._add(metrics.loader_seconds, ("cache", "loader_seconds"), stats.get("loader_seconds"))
         self._add(metrics.invalidations, ("cache", "invalidations"), stats.get("invalidations"))
+        self._add(metrics.stale_served, ("cache", "stale_served"), stats.get("stale_served"))
         circuit = stats.get("circuit", stats.get("circuit_state"))
         if isinstance(circuit, str):
             metrics.circuit_open.set(1.0 if circuit.lower() == "open" else 0.0)
