@@ -99,8 +99,9 @@ def main() -> None:
         table.add_column(column, justify="right")
     for label, files, ms, size in rows:
         table.add_row(label, str(files), f"{ms:.1f}", f"{size:,}")
-    Console().print(table)
-    Console().print(f"compaction folded {removed} files in {compact_ms:.1f} ms; "
+    console = Console(width=120)
+    console.print(table)
+    console.print(f"compaction folded {removed} files in {compact_ms:.1f} ms; "
                     f"scrape cost with compaction is {rows[2][2] / rows[1][2]:.0%} of without")
 
 

@@ -110,3 +110,18 @@ def test_merge_json_ignores_other_slot_sizes_and_old_slots() -> None:
     clock.now += 1000
     mine.merge_json(old.to_json())
     assert mine.by_slot == {}
+
+
+def test_quantiles_match_ddsketch_itself() -> None:
+    """Same mapping, same ranking: our sparse sketch answers what ddsketch.DDSketch answers."""
+    from ddsketch import DDSketch
+
+    rng = random.Random(11)
+    reference, ours = DDSketch(0.01), LatencySketch()
+    for _ in range(5000):
+        value = rng.expovariate(20)
+        reference.add(value)
+        ours.add(value)
+    for q in (0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0):
+        assert ours.quantile(q) == pytest.approx(reference.get_quantile_value(q), rel=0.021)
+    assert ours.quantile(1.5) is None

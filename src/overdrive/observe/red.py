@@ -102,7 +102,8 @@ class RedMiddleware:
             return
         root_path = scope.get("root_path", "")
         status = 500
-        started = self.clock()
+        clock = self.clock
+        started = clock()
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -116,7 +117,7 @@ class RedMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             tally.in_flight -= 1
-            seconds = self.clock() - started
+            seconds = clock() - started
             route = route_template(scope, root_path)
             tally.observe(scope["method"], route, status, seconds)
             self.record(route, seconds, status >= 500)
