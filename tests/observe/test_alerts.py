@@ -26,7 +26,7 @@ def test_pending_then_firing_after_for_then_resolved() -> None:
     assert alerts.evaluate(90) == []
     values["Slow"] = 0.1
     resolved = alerts.evaluate(120)
-    assert [t.status for t in resolved] == ["resolved"]
+    assert [(t.status, t.episode) for t in resolved] == [("resolved", 60)]
     assert alerts.statuses[0].state is AlertState.INACTIVE
 
 

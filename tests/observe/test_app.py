@@ -284,3 +284,53 @@ async def test_lifespan_starts_and_stops_background_work(make: Factory) -> None:
     await app({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert not app.started
+
+
+async def test_only_the_lease_holder_evaluates_and_everyone_sees_its_alerts(
+    make: Factory, tmp_path: Any,
+) -> None:
+    """Two workers, one flock lease: one evaluates and publishes, the other's feed shows it."""
+    from overdrive.observe.coordination import FileBoard, FileLease
+
+    rule = AlertRule("AnyTraffic", "request_rate", ">", 0.0, for_=0)
+    workers = [make(rules=[rule], lease=FileLease(tmp_path / "lease"),
+                    board=FileBoard(tmp_path / "alerts.json")) for _ in range(2)]
+    async with client(workers[0]) as http:
+        await http.get("/items/1")
+    assert await workers[0].evaluate_once()
+    assert not await workers[1].evaluate_once()
+    async with client(workers[1]) as http:
+        feed = (await http.get("/_overdrive/feed.json")).json()
+    assert [a["name"] for a in feed["alerts"]] == ["AnyTraffic"]
+
+
+async def test_a_firing_alert_posts_one_webhook_message(make: Factory) -> None:
+    """Evaluated again and again, a firing alert reaches the webhook once."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        rule = AlertRule("AnyTraffic", "request_rate", ">", 0.0, for_=0, severity="page")
+        app = make(rules=[rule], webhooks=[f"http://127.0.0.1:{server.server_address[1]}/"])
+        async with client(app) as http:
+            await http.get("/items/1")
+        for _ in range(3):
+            await app.evaluate_once()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [m["text"].split(":")[0] for m in received] == ["[FIRING] AnyTraffic (page) on overdrive"]

@@ -65,11 +65,11 @@ async def test_one_message_per_episode_and_status(
     """The same firing episode is announced once; its resolution once more; both are logged."""
     url, received = webhook
     notifier = AlertNotifier([url], service="shop")
-    firing = Transition("firing", RULE, 0.8, 100.0)
+    firing = Transition("firing", RULE, 0.8, 100.0, episode=100.0)
     with caplog.at_level("INFO", logger="overdrive.alerts"):
-        await notifier.notify(firing, episode=100.0)
-        await notifier.notify(firing, episode=100.0)
-        await notifier.notify(Transition("resolved", RULE, 0.1, 200.0), episode=100.0)
+        await notifier.notify(firing)
+        await notifier.notify(firing)
+        await notifier.notify(Transition("resolved", RULE, 0.1, 200.0, episode=100.0))
     assert [m["text"].split()[0] for m in received] == ["[FIRING]", "[RESOLVED]"]
     assert notifier.duplicates == 1
     assert "[FIRING] Slow" in caplog.text
@@ -83,11 +83,11 @@ async def test_rate_limit_drops_and_counts_the_excess(
     clock = Clock()
     notifier = AlertNotifier([url], burst=2, per_minute=1, clock=clock)
     for episode in range(4):
-        await notifier.notify(Transition("firing", RULE, 1.0, 0.0), episode=float(episode))
+        await notifier.notify(Transition("firing", RULE, 1.0, 0.0, episode=float(episode)))
     assert len(received) == 2
     assert notifier.suppressed == 2
     clock.now += 60
-    await notifier.notify(Transition("firing", RULE, 1.0, 0.0), episode=99.0)
+    await notifier.notify(Transition("firing", RULE, 1.0, 0.0, episode=99.0))
     assert len(received) == 3
 
 

@@ -86,10 +86,16 @@ def test_grafana_export_has_the_dashboard_panels(tmp_path: Path) -> None:
     """The Grafana JSON carries the built-in page's panels and the SLO's target lines."""
     (tmp_path / "overdrive.toml").write_text(SLO)
     output = tmp_path / "dashboard.json"
+    provider = tmp_path / "provider.yml"
     result = CliRunner().invoke(app, ["export", "grafana", "--slo",
-                                      str(tmp_path / "overdrive.toml"), "-o", str(output)])
+                                      str(tmp_path / "overdrive.toml"), "-o", str(output),
+                                      "--provider", str(provider)])
     assert result.exit_code == 0, result.output
     dashboard = json.loads(output.read_text())
+    import yaml
+
+    providers = yaml.safe_load(provider.read_text())["providers"]
+    assert providers[0]["options"]["path"] == str(tmp_path.resolve())
     titles = [panel["title"] for panel in dashboard["panels"]]
     assert titles[:4] == ["Request rate", "Error rate", "Latency p50 / p95 / p99",
                           "Cache hit ratio"]

@@ -63,6 +63,7 @@ class Transition:
     rule: AlertRule
     value: float | None
     at: float
+    episode: float = 0.0  # when this firing began: one notification per status per episode
 
 
 class AlertEvaluator:
@@ -104,7 +105,7 @@ class AlertEvaluator:
             pending_for = now - (now if status.active_since is None else status.active_since)
             if status.state is AlertState.PENDING and pending_for >= rule.for_:
                 status.state, status.firing_since = AlertState.FIRING, now
-                return Transition("firing", rule, status.value, now)
+                return Transition("firing", rule, status.value, now, now)
             return None
         if status.state is AlertState.PENDING:
             status.state, status.active_since = AlertState.INACTIVE, None
@@ -112,9 +113,10 @@ class AlertEvaluator:
             now - (now if status.last_breach is None else status.last_breach)
             >= rule.keep_firing_for
         ):
+            episode = now if status.firing_since is None else status.firing_since
             status.state = AlertState.INACTIVE
             status.active_since = status.firing_since = None
-            return Transition("resolved", rule, status.value, now)
+            return Transition("resolved", rule, status.value, now, episode)
         return None
 
     def active(self) -> list[AlertStatus]:

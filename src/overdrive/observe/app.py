@@ -218,8 +218,7 @@ class Observability:
         self.sync()
         self.measurements.refresh()
         for transition in self.evaluator.evaluate():
-            status = next(s for s in self.evaluator.statuses if s.rule is transition.rule)
-            await self.notifier.notify(transition, status.firing_since or transition.at)
+            await self.notifier.notify(transition)
         await self.board.publish([status.to_json() for status in self.evaluator.active()])
         if self.directory is not None:
             self.directory.compact()

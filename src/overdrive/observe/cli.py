@@ -54,10 +54,23 @@ def export_prometheus_rules(
                + (f" and their unit tests to {tests}" if tests else ""))
 
 
+PROVIDER = """apiVersion: 1
+providers:
+  - name: overdrive
+    folder: Overdrive
+    type: file
+    allowUiUpdates: false
+    options:
+      path: {path}
+"""
+
+
 @export_app.command("grafana")
 def export_grafana(
     output: Annotated[Path, typer.Option("--output", "-o", help="Dashboard JSON to write.")] = Path(
         "overdrive-dashboard.json"),
+    provider: Annotated[Path | None, typer.Option(
+        help="Also write a Grafana dashboard-provider YAML pointing at the JSON's folder.")] = None,
     slo: SloOption = None,
 ) -> None:
     """Write a Grafana dashboard JSON (provisioning-ready) with the built-in page's panels."""
@@ -66,4 +79,6 @@ def export_grafana(
     except OverdriveError as error:
         raise _fail(error) from None
     output.write_text(json.dumps(dashboard, indent=2))
+    if provider is not None:
+        provider.write_text(PROVIDER.format(path=output.resolve().parent))
     typer.echo(f"wrote a Grafana dashboard with {len(dashboard['panels'])} panels to {output}")

@@ -73,12 +73,12 @@ class DashboardFeed:
         }
 
     def cache_series(self) -> list[dict[str, Any]]:
-        """Overall hit ratio between consecutive readings about 10 s apart, last 5 minutes."""
+        """Overall hit ratio between consecutive readings at least 5 s apart, last 5 minutes."""
         history = list(self.measurements.history)
         points: list[dict[str, Any]] = []
         previous = None
         for at, totals in history:
-            if previous is not None and at - previous[0] < 10.0:
+            if previous is not None and at - previous[0] < 5.0:
                 continue
             if previous is not None:
                 delta = {tier: {result: value - previous[1].cache.get(tier, {}).get(result, 0.0)
@@ -86,7 +86,7 @@ class DashboardFeed:
                          for tier, results in totals.cache.items()}
                 points.append({"t": at, "hit_ratio": hit_ratios(delta).get("overall")})
             previous = (at, totals)
-        return points[-30:]
+        return points[-60:]
 
     def _listed(self, name: str) -> list[Any]:
         if self.insight is None:

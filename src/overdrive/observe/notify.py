@@ -67,9 +67,9 @@ class TokenBucket:
         return False
 
 
-def fingerprint(transition: Transition, episode: float | None) -> str:
+def fingerprint(transition: Transition) -> str:
     rule = transition.rule
-    return f"{rule.name}|{rule.route or ''}|{transition.status}|{episode or 0:.0f}"
+    return f"{rule.name}|{rule.route or ''}|{transition.status}|{transition.episode:.0f}"
 
 
 def _format_value(transition: Transition) -> str:
@@ -120,7 +120,8 @@ class AlertNotifier:
     """Sends each new transition to the log and every webhook, at most once per episode.
 
         notifier = AlertNotifier(webhooks=["https://hooks.slack.com/services/..."])
-        await notifier.notify(transitions, episodes)
+        for transition in evaluator.evaluate():
+            await notifier.notify(transition)
     """
 
     def __init__(self, webhooks: Sequence[str] = (), *, service: str = "overdrive",
@@ -141,8 +142,8 @@ class AlertNotifier:
         self.failed = 0
         self.duplicates = 0
 
-    async def notify(self, transition: Transition, episode: float | None = None) -> None:
-        if not await self.seen.first(fingerprint(transition, episode), self.repeat_after):
+    async def notify(self, transition: Transition) -> None:
+        if not await self.seen.first(fingerprint(transition), self.repeat_after):
             self.duplicates += 1
             return
         level = logging.WARNING if transition.status == "firing" else logging.INFO
