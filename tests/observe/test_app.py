@@ -333,4 +333,5 @@ async def test_a_firing_alert_posts_one_webhook_message(make: Factory) -> None:
     finally:
         server.shutdown()
         server.server_close()
-    assert [m["text"].split(":")[0] for m in received] == ["[FIRING] AnyTraffic (page) on overdrive"]
+    headlines = [m["text"].split(":")[0] for m in received]
+    assert headlines == ["[FIRING] AnyTraffic (page) on overdrive"]

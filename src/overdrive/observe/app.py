@@ -49,6 +49,7 @@ from overdrive.observe.sources import CacheStatsSource, InsightSource, StatsBrid
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:  # slo imports the rule catalogue from this package
+    from overdrive.observe.database import EngineInstrument
     from overdrive.slo import Objectives
 
 __all__ = ["Observability"]
@@ -81,6 +82,7 @@ class Observability:
         rules: Sequence[AlertRule] = (),
         cache: CacheStatsSource | None = None,
         insight: InsightSource | None = None,
+        engines: Sequence[Any] = (),
         metrics_path: str = "/metrics",
         dashboard_path: str = "/_overdrive",
         health_path: str = "/healthz",
@@ -120,6 +122,11 @@ class Observability:
         self.red = RedMiddleware(app, self.metrics.http, self.windows)
         self.sampler = ProcessSampler(self.metrics.process, interval=sample_every)
         self.bridge = StatsBridge(self.metrics.cache, self.metrics.db, cache, insight)
+        self.engines: EngineInstrument | None = None
+        if engines:
+            from overdrive.observe.database import EngineInstrument
+
+            self.engines = EngineInstrument(self.metrics.db, engines)
         collect = (self.directory.registry().collect if self.directory is not None
                    else self.metrics.registry.collect)
         self.measurements = Measurements(self.shared, self._locked(collect),
@@ -187,6 +194,9 @@ class Observability:
         if self.redis is not None:
             await self.redis.aclose()
         self.sync()
+        if self.engines is not None:
+            self.engines.close()
+            self.engines = None
         self.shared.flush()
         if self.directory is not None:
             self.metrics.process.resident_memory.set(0)
@@ -196,6 +206,8 @@ class Observability:
         """Copy this worker's tallies and sources into Prometheus now."""
         self.red.tally.flush()
         self.bridge.sync()
+        if self.engines is not None:
+            self.engines.flush()
 
     async def _sync_loop(self) -> None:
         while True:

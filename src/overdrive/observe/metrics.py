@@ -71,9 +71,9 @@ class DatabaseMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.statements = Counter(
             "overdrive_db_statements", "SQL statements executed.", registry=registry)
-        self.statement_seconds = Counter(
-            "overdrive_db_statement_duration_seconds", "Total seconds spent in SQL statements.",
-            registry=registry)
+        self.statement_duration = Histogram(
+            "overdrive_db_statement_duration_seconds", "SQL statement latency.",
+            buckets=LATENCY_BUCKETS, registry=registry)
         self.slow_statements = Counter(
             "overdrive_db_slow_statements", "Statements slower than the slow-query threshold.",
             registry=registry)
@@ -86,6 +86,9 @@ class DatabaseMetrics:
         self.pool_size = Gauge(
             "overdrive_db_pool_size", "Pool connections open.", registry=registry,
             multiprocess_mode="livesum")
+        self.pool_overflow = Gauge(
+            "overdrive_db_pool_overflow", "Connections open beyond the pool size.",
+            registry=registry, multiprocess_mode="livesum")
 
 
 class ProcessMetrics:

@@ -141,14 +141,15 @@ class StatsBridge:
         stats = self.insight.stats()
         metrics = self.db_metrics
         self._add(metrics.statements, ("db", "statements"), stats.get("statements"))
-        self._add(metrics.statement_seconds, ("db", "seconds"),
-                  stats.get("statement_seconds", stats.get("total_seconds")))
         self._add(metrics.slow_statements, ("db", "slow"),
                   stats.get("slow_statements", stats.get("slow")))
         self._add(metrics.n_plus_one, ("db", "n_plus_one"), stats.get("n_plus_one"))
         pool = stats.get("pool")
         if isinstance(pool, Mapping):
-            for key, gauge in (("in_use", metrics.pool_in_use), ("size", metrics.pool_size)):
-                number = _number(pool.get(key))
+            for keys, gauge in ((("in_use", "checked_out"), metrics.pool_in_use),
+                                (("size",), metrics.pool_size),
+                                (("overflow",), metrics.pool_overflow)):
+                number = next((n for n in map(_number, map(pool.get, keys)) if n is not None),
+                              None)
                 if number is not None:
                     gauge.set(number)
