@@ -16,7 +16,6 @@ from starlette.routing import Route
 from overdrive.observe import Observability
 from overdrive.slo import Objectives
 
-
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
