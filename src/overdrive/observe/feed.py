@@ -73,7 +73,7 @@ class DashboardFeed:
         }
 
     def cache_series(self) -> list[dict[str, Any]]:
-        """Overall hit ratio between consecutive readings at least 5 s apart, last 5 minutes."""
+        """Hit ratios (overall and per tier) between readings at least 5 s apart, last 5 min."""
         history = list(self.measurements.history)
         points: list[dict[str, Any]] = []
         previous = None
@@ -84,7 +84,7 @@ class DashboardFeed:
                 delta = {tier: {result: value - previous[1].cache.get(tier, {}).get(result, 0.0)
                                 for result, value in results.items()}
                          for tier, results in totals.cache.items()}
-                points.append({"t": at, "hit_ratio": hit_ratios(delta).get("overall")})
+                points.append({"t": at, **hit_ratios(delta)})
             previous = (at, totals)
         return points[-60:]
 

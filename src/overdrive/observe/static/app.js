@@ -24,7 +24,8 @@
   };
 
   // series: [{name, cls, points: [[t, v], ...]}]; target: number or null.
-  function chart(id, series, target, format) {
+  // span: [t0, t1] shared by every chart, so their time axes line up.
+  function chart(id, series, target, format, span) {
     const svg = document.getElementById(id);
     const width = svg.clientWidth || 500, height = svg.clientHeight || 180;
     const pad = { l: 52, r: 8, t: 8, b: 18 };
@@ -36,7 +37,7 @@
       node("text", { x: width / 2, y: height / 2, class: "axis", "text-anchor": "middle" }, svg).textContent = "no data yet";
       return;
     }
-    const t0 = Math.min(...all.map((p) => p[0])), t1 = Math.max(...all.map((p) => p[0]));
+    const t0 = span[0], t1 = span[1];
     let vmax = Math.max(...all.map((p) => p[1]), target == null ? 0 : target * 1.15);
     if (vmax <= 0) vmax = 1;
     const x = (t) => pad.l + ((t - t0) / Math.max(t1 - t0, 1)) * (width - pad.l - pad.r);
@@ -46,8 +47,8 @@
       node("line", { x1: pad.l, x2: width - pad.r, y1: y(v), y2: y(v), class: "grid" }, svg);
       node("text", { x: pad.l - 6, y: y(v) + 3, class: "axis", "text-anchor": "end" }, svg).textContent = format(v);
     }
-    const span = Math.round((t1 - t0) / 60);
-    node("text", { x: pad.l, y: height - 4, class: "axis" }, svg).textContent = span ? `-${span} min` : "";
+    const minutes = Math.round((t1 - t0) / 60);
+    node("text", { x: pad.l, y: height - 4, class: "axis" }, svg).textContent = minutes ? `-${minutes} min` : "";
     node("text", { x: width - pad.r, y: height - 4, class: "axis", "text-anchor": "end" }, svg).textContent = "now";
     if (target != null) {
       const line = node("line", { x1: pad.l, x2: width - pad.r, y1: y(target), y2: y(target), class: "target" }, svg);
@@ -60,6 +61,8 @@
       const path = node("path", { d, class: `line series-${s.cls}` }, svg);
       path.dataset.last = String(pts[pts.length - 1][1]);
       node("title", {}, path).textContent = s.name;
+      const last = pts[pts.length - 1];  // a dot on the latest value: visible with one point
+      node("circle", { cx: x(last[0]).toFixed(1), cy: y(last[1]).toFixed(1), r: 2.5, class: `dot series-${s.cls}` }, svg);
     }
   }
 
@@ -114,14 +117,19 @@
     text("tile-lag", ms(feed.process.event_loop_lag), feed.process.event_loop_lag > t.event_loop_lag);
 
     const pts = (key) => feed.series.map((p) => [p.t, p.count ? p[key] : null]);
-    chart("chart-rate", [{ name: "req/s", cls: "rate", points: feed.series.map((p) => [p.t, p.rate]) }], null, num);
-    chart("chart-errors", [{ name: "error rate", cls: "errors", points: pts("error_rate") }], t.error_rate, pct);
+    const span = [feed.series[0].t, feed.generated_at];
+    chart("chart-rate", [{ name: "req/s", cls: "rate", points: feed.series.map((p) => [p.t, p.rate]) }], null, num, span);
+    chart("chart-errors", [{ name: "error rate", cls: "errors", points: pts("error_rate") }], t.error_rate, pct, span);
     chart("chart-latency", [
       { name: "p50", cls: "p50", points: pts("p50") },
       { name: "p95", cls: "p95", points: pts("p95") },
       { name: "p99", cls: "p99", points: pts("p99") },
-    ], t.latency_p95, ms);
-    chart("chart-cache", [{ name: "hit ratio", cls: "hits", points: feed.cache.series.map((p) => [p.t, p.hit_ratio]) }], t.cache_hit_ratio, pct);
+    ], t.latency_p95, ms, span);
+    const tiers = ["overall", ...Object.keys(feed.cache.hit_ratio).filter((k) => k !== "overall").sort()];
+    chart("chart-cache", tiers.map((tier, i) => ({
+      name: tier, cls: i === 0 ? "hits" : "tier" + i,
+      points: feed.cache.series.map((p) => [p.t, p[tier] == null ? null : p[tier]]),
+    })), t.cache_hit_ratio, pct, span);
     document.getElementById("cache-tiers").textContent = Object.entries(feed.cache.hit_ratio)
       .map(([tier, r]) => `${tier}: ${pct(r)}`).join(" · ");
 
