@@ -21,10 +21,15 @@ UNMATCHED_ROUTE = "<unmatched>"
 
 
 def route_template(scope: Scope, root_path_before: str = "") -> str:
-    """The matched route's template, with the prefixes of any mounts it sits under."""
+    """The matched route's template, with the prefixes of any mounts it sits under.
+
+    Starlette and FastAPI leave the matched route in `scope["route"]`; Litestar leaves
+    the template in `scope["path_template"]`.
+    """
     route = scope.get("route")
     if route is None:
-        return UNMATCHED_ROUTE
+        template = scope.get("path_template")  # Litestar's name for the matched template
+        return template if isinstance(template, str) else UNMATCHED_ROUTE
     root_path = scope.get("root_path", "")
     if root_path == root_path_before:  # the common case: a route of the top-level router
         template = getattr(route, "path_format", None)
