@@ -4,7 +4,10 @@ Eight real worker processes each write the metrics of 20 routes (3 statuses each
 shared folder; the scrape merges their files. Then 40 restarted workers' files are left
 behind, as happens after a day of `--max-requests` recycling: without compaction every
 scrape reads them all; after `MultiprocessDirectory.compact()` they are one archive.
+
+    python benchmarks/bench_scrape.py [--quick]
 """
+# overdrive-bench: embedded
 
 from __future__ import annotations
 

@@ -136,3 +136,38 @@ def test_two_worker_processes_are_scraped_and_merged_as_one(
                  if Path(f).stem.endswith(f"_{dead}")]
     assert leftovers == []
     assert total(httpx.get(urls[0] + "/metrics").text, "overdrive_http_requests_total") == 50
+
+
+FORKING = '''
+import os, sys
+from overdrive.observe.multiprocess import MultiprocessDirectory
+MultiprocessDirectory(sys.argv[1]).activate()
+from overdrive.observe.metrics import OverdriveMetrics
+metrics = OverdriveMetrics()                      # created before the fork, as with --preload
+metrics.http.requests.labels("GET", "/a", "200").inc()
+children = []
+for _ in range(2):
+    pid = os.fork()
+    if pid == 0:
+        metrics.http.requests.labels("GET", "/a", "200").inc(5)
+        os._exit(0)
+    children.append(pid)
+for pid in children:
+    os.waitpid(pid, 0)
+print(",".join(map(str, children)))
+'''
+
+
+def test_metrics_created_before_fork_count_per_child(tmp_path: Path) -> None:
+    """Metrics made in a parent and incremented in forked children land in the children's files."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = subprocess.run([sys.executable, "-c", FORKING, str(tmp_path)], check=True,
+                            env=env, timeout=60, capture_output=True, text=True)
+    children = result.stdout.strip().split(",")
+    for child in children:
+        assert (tmp_path / f"counter_{child}.db").exists()
+    directory = MultiprocessDirectory(tmp_path)
+    assert total(directory.exposition().decode(), "overdrive_http_requests_total") == 11
+    directory.compact()
+    assert total(directory.exposition().decode(), "overdrive_http_requests_total") == 11
