@@ -112,6 +112,9 @@ class Observability:
         self.health_path = health_path
         self.ready_path = ready_path
         self.evaluate_every = evaluate_every
+        # The hot path asks one set and one prefix whether a request is ours.
+        self.own_paths = frozenset({metrics_path, self.dashboard_path, health_path, ready_path})
+        self.dashboard_prefix = self.dashboard_path + "/"
 
         directory = (MultiprocessDirectory(multiprocess_dir) if multiprocess_dir is not None
                      else MultiprocessDirectory.from_environment())
@@ -248,17 +251,17 @@ class Observability:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path == self.metrics_path:
+        if path not in self.own_paths and not path.startswith(self.dashboard_prefix):
+            await self.red(scope, receive, send)
+        elif path == self.metrics_path:
             await self._guarded(scope, send, self._metrics)
-        elif path == self.dashboard_path or path.startswith(self.dashboard_path + "/"):
+        elif path == self.dashboard_path or path.startswith(self.dashboard_prefix):
             await self._guarded(scope, send, self._dashboard)
         elif path == self.health_path:
             await _respond(send, 200, b'{"status":"up"}', "application/json")
         elif path == self.ready_path:
             code, body = await self.readiness.report()
             await _respond(send, code, json.dumps(body).encode(), "application/json")
-        else:
-            await self.red(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def receive_and_react() -> Message:
