@@ -65,9 +65,44 @@ async def test_websocket_and_lifespan_scopes_pass_through_unmeasured() -> None:
         return None
 
     await middleware({"type": "websocket", "path": "/ws"}, receive, send)
+    assert middleware.tally.pending == []
     middleware.tally.flush()
     assert seen == ["websocket"]
     assert metrics.registry.get_sample_value("overdrive_http_requests_total",
                                              {"method": "GET", "route": "/ws",
                                               "status": "101"}) is None
-    assert middleware.tally.requests == {}
+
+
+async def test_requests_land_in_the_slot_they_started_in_whatever_the_flush_time() -> None:
+    """Flushed 25 s later, a request still counts in its own 10 s slot, with its latency."""
+
+    class Clocks:
+        wall = 1_000_000.0
+        perf = 50.0
+
+    class Route:
+        path_format = "/a"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = Route()
+        Clocks.wall += 0.2
+        Clocks.perf += 0.2
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    metrics = OverdriveMetrics(CollectorRegistry())
+    windows = LatencyWindows(clock=lambda: Clocks.wall)
+    middleware = RedMiddleware(app, metrics.http, windows, clock=lambda: Clocks.perf)
+
+    async def send(message: Message) -> None:
+        return None
+
+    await middleware({"type": "http", "method": "GET", "path": "/a"}, receive, send)
+    Clocks.wall += 25
+    Clocks.perf += 25
+    middleware.tally.flush()
+    assert set(windows.by_slot) == {100_000}
+    assert windows.summary(60, "/a").p50 == pytest.approx(0.2, rel=0.011)
+    assert metrics.registry.get_sample_value(
+        "overdrive_http_request_duration_seconds_bucket",
+        {"method": "GET", "route": "/a", "le": "0.25"}) == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from collections.abc import Callable
+from typing import Any
 
 from overdrive.observe.metrics import HttpMetrics
 from overdrive.observe.sketches import LatencyWindows
@@ -26,11 +27,13 @@ def route_template(scope: Scope, root_path_before: str = "") -> str:
     Starlette and FastAPI leave the matched route in `scope["route"]`; Litestar leaves
     the template in `scope["path_template"]`.
     """
-    route = scope.get("route")
-    if route is None:
-        template = scope.get("path_template")  # Litestar's name for the matched template
-        return template if isinstance(template, str) else UNMATCHED_ROUTE
-    root_path = scope.get("root_path", "")
+    return template_of(scope.get("route"), scope.get("path_template"), root_path_before,
+                       scope.get("root_path", ""))
+
+
+def template_of(route: Any, path_template: Any, root_path_before: str, root_path: str) -> str:
+    if route is None:  # Litestar's name for the matched template, else nothing matched
+        return path_template if isinstance(path_template, str) else UNMATCHED_ROUTE
     if root_path == root_path_before:  # the common case: a route of the top-level router
         template = getattr(route, "path_format", None)
         if isinstance(template, str):
@@ -47,39 +50,56 @@ def route_template(scope: Scope, root_path_before: str = "") -> str:
     return prefix + path
 
 
-class RequestTally:
-    """Per-request counts kept as plain ints, copied into prometheus-client by `flush()`.
+# route, path_template, root_path before, root_path after, method, status, started, seconds
+Pending = tuple[Any, Any, str, str, str, int, float, float]
 
-    prometheus-client takes a lock per `inc()` and walks the buckets per `observe()`; at
-    ~40 µs per request under uvicorn those calls alone cost over 10 % of throughput in
-    bench_observe_overhead.py. Counting here and flushing once a second (and before every
-    scrape) gives the same series for a fraction of the cost. The flush adds bucket counts
-    through the histogram child's per-bucket values: prometheus-client has no batch API.
+
+class RequestTally:
+    """What each request leaves behind: one tuple, folded into metrics by `flush()`.
+
+    prometheus-client takes a lock per `inc()` and walks the buckets per `observe()`, and
+    the route template and sketch update cost more again; done per request they were
+    most of this middleware's cost in bench_observe_overhead.py. A request appends a
+    tuple; `flush()` (once a second, and before any scrape, feed or evaluation) resolves
+    templates, updates the sliding-window sketches with each request's own start time,
+    and adds counts to prometheus-client's values in one pass. prometheus-client has no
+    batch observe, so bucket counts go to the histogram child's per-bucket values.
     """
 
-    def __init__(self, metrics: HttpMetrics) -> None:
+    FLUSH_AT = 100_000  # pending requests that force a flush even if the loop is starved
+
+    def __init__(self, metrics: HttpMetrics, windows: LatencyWindows,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         self.metrics = metrics
+        self.windows = windows
+        self.clock = clock
         self.bounds = [*metrics.duration._upper_bounds]
-        self.requests: dict[tuple[str, str, int], int] = {}
-        self.buckets: dict[tuple[str, str], list[float]] = {}
+        self.pending: list[Pending] = []
         self.in_flight = 0
 
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        key = (method, route, status)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        counts = self.buckets.get((method, route))
-        if counts is None:
-            counts = self.buckets[(method, route)] = [0.0] * (len(self.bounds) + 1)
-        counts[bisect_left(self.bounds, seconds)] += 1
-        counts[-1] += seconds
-
     def flush(self) -> None:
-        requests, self.requests = self.requests, {}
-        buckets, self.buckets = self.buckets, {}
-        for (method, route, status), count in requests.items():
-            self.metrics.requests.labels(method, route, str(status)).inc(count)
-        for (method, route), counts in buckets.items():
-            child = self.metrics.duration.labels(method, route)
+        pending, self.pending = self.pending, []
+        # Wall time of each request from its perf_counter start: slots stay exact.
+        to_wall = self.windows.clock() - self.clock()
+        requests: dict[tuple[str, str, int], int] = {}
+        buckets: dict[tuple[str, str], list[float]] = {}
+        bounds, size, record = self.bounds, len(self.bounds) + 1, self.windows.record
+        for route, path_template, root_before, root_after, method, status, started, seconds in (
+            pending
+        ):
+            template = template_of(route, path_template, root_before, root_after)
+            key = (method, template, status)
+            requests[key] = requests.get(key, 0) + 1
+            counts = buckets.get((method, template))
+            if counts is None:
+                counts = buckets[(method, template)] = [0.0] * size
+            counts[bisect_left(bounds, seconds)] += 1
+            counts[-1] += seconds
+            record(template, seconds, status >= 500, started + to_wall)
+        for (method, template, status), count in requests.items():
+            self.metrics.requests.labels(method, template, str(status)).inc(count)
+        for (method, template), counts in buckets.items():
+            child = self.metrics.duration.labels(method, template)
             for index, in_bucket in enumerate(counts[:-1]):
                 if in_bucket:
                     child._buckets[index].inc(in_bucket)
@@ -97,8 +117,7 @@ class RedMiddleware:
     def __init__(self, app: ASGIApp, metrics: HttpMetrics, windows: LatencyWindows,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.app = app
-        self.tally = RequestTally(metrics)
-        self.record = windows.record
+        self.tally = RequestTally(metrics, windows, clock)
         self.clock = clock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -122,7 +141,9 @@ class RedMiddleware:
             await self.app(scope, receive, send_with_status)
         finally:
             tally.in_flight -= 1
-            seconds = clock() - started
-            route = route_template(scope, root_path)
-            tally.observe(scope["method"], route, status, seconds)
-            self.record(route, seconds, status >= 500)
+            pending = tally.pending
+            pending.append((scope.get("route"), scope.get("path_template"), root_path,
+                            scope.get("root_path", ""), scope["method"], status, started,
+                            clock() - started))
+            if len(pending) >= tally.FLUSH_AT:
+                tally.flush()

@@ -140,8 +140,10 @@ class LatencyWindows:
         self.current_index = -1
         self.current: dict[str, LatencySketch] = {}
 
-    def record(self, route: str, seconds: float, error: bool = False) -> None:
-        index = int(self.clock() // self.slot_seconds)
+    def record(self, route: str, seconds: float, error: bool = False,
+               at: float | None = None) -> None:
+        """One request of `route`; `at` (epoch seconds) is when it started, default now."""
+        index = int((self.clock() if at is None else at) // self.slot_seconds)
         if index != self.current_index:
             self._rotate(index)
         sketch = self.current.get(route)
