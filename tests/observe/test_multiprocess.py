@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -72,6 +72,17 @@ def test_a_live_worker_is_never_compacted(tmp_path: Path) -> None:
     assert (tmp_path / f"counter_{os.getpid()}.db").exists()
 
 
+def eventually(read: Callable[[], float], expected: float, within: float = 15.0) -> bool:
+    """True once `read()` returns `expected`; the last value is shown if it never does."""
+    deadline = time.monotonic() + within
+    value = read()
+    while value != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+        value = read()
+    assert value == expected
+    return True
+
+
 def wait_up(url: str) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -115,14 +126,16 @@ def test_two_worker_processes_are_scraped_and_merged_as_one(
         for item in range(1, count + 1):
             pids.add(httpx.get(f"{urls[index]}/items/{item}", timeout=5).json()["pid"])
     assert len(pids) == 2
-    time.sleep(1.5)  # each worker copies its request tallies and sketches once a second
+    # Each worker copies its tallies and sketches to the shared folder once a second.
     for url in urls:
-        assert total(httpx.get(url + "/metrics").text, "overdrive_http_requests_total") == 50
+        assert eventually(lambda url=url: total(httpx.get(url + "/metrics").text,
+                                                "overdrive_http_requests_total"), 50)
+    assert eventually(lambda: httpx.get(urls[0] + "/_overdrive/feed.json").json()
+                      ["summary"]["5m"]["count"], 50)
     feed = httpx.get(urls[0] + "/_overdrive/feed.json").json()
-    assert feed["summary"]["5m"]["count"] == 50
     assert feed["summary"]["5m"]["p99"] >= 0.1  # the slow tail from both workers
-    metrics = httpx.get(urls[1] + "/metrics").text
-    assert total(metrics, "overdrive_cache_requests_total") == 50
+    assert eventually(lambda: total(httpx.get(urls[1] + "/metrics").text,
+                                    "overdrive_cache_requests_total"), 50)
 
     processes[1].kill()
     processes[1].wait(timeout=10)
