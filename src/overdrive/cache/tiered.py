@@ -24,7 +24,7 @@ from overdrive.cache import keys as keycheck
 from overdrive.cache.breaker import CircuitBreaker
 from overdrive.cache.bus import InvalidationBus
 from overdrive.cache.clock import Clock, system_clock
-from overdrive.cache.entry import CacheEntry, Snapshot, decode_wire, encode_header
+from overdrive.cache.entry import MISSING, CacheEntry, Snapshot, decode_wire, encode_header
 from overdrive.cache.memory import MemoryStore
 from overdrive.cache.redis_tier import EPOCH_TAG, L2UnavailableError, ReadResult, RedisTier
 from overdrive.cache.serializer import Codec, MsgpackSerializer, Serializer
@@ -383,6 +383,32 @@ class Cache:
             l1.delete(key)
         self.counters.l1_misses += 1
         return None, DEAD
+
+    def _fresh_hit(self, key: str) -> Any:
+        """The value of a fresh, valid L1 entry, counted as an L1 hit; else `MISSING`.
+
+        `@cached`'s hit path without a second coroutine or closures. It decides only the
+        plain case and leaves every other one (not started, early refresh on, strict and
+        not hearing, missing, stale, invalidated) untouched for `_get_or_load` to look
+        up and count, so either way each call reads and counts L1 exactly once.
+        """
+        l1 = self._l1
+        if l1 is None or not self._started or self._early:
+            return MISSING
+        if self._strict and not self._bus.hearing():  # type: ignore[union-attr]
+            return MISSING
+        entry = l1.peek(key)
+        if (
+            entry is None
+            or self._clock() >= entry.fresh_until
+            or self._versions.status(entry.snapshot) != VALID
+        ):
+            return MISSING
+        l1.get(key)  # the access counts towards keeping it, as on the full path
+        self.counters.l1_hits += 1
+        if self._copy:
+            return self._codec.decode(entry.payload, entry.codec)
+        return entry.value
 
     def _remember(self, key: str, entry: CacheEntry) -> None:
         l1 = self._l1
