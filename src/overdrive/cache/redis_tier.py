@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from overdrive.cache import messages, scripts
 from overdrive.cache.breaker import CircuitBreaker
@@ -181,16 +181,30 @@ class RedisTier:
         self, client: Any, name: str, calls: Sequence[tuple[list[str], list[Any]]]
     ) -> list[Any]:
         """Run one script many times: one pipeline on a single Redis; in a cluster, where
-        redis-py refuses scripts in pipelines, concurrent calls routed to their nodes."""
+        redis-py refuses scripts in pipelines, concurrent calls routed to their nodes.
+
+        The pipeline carries bare EVALSHAs: a redis-py `Script` in a pipeline makes every
+        execution ask SCRIPT EXISTS first, one more round trip per batch (an invalidation
+        took three instead of two). A server that lost the script (restarted, flushed)
+        fails every call of the batch alike, so none ran: load it and send the batch again.
+        """
         script = self._scripts[name]
         if self.cluster:
             return list(
                 await asyncio.gather(*(script(keys=k, args=a, client=client) for k, a in calls))
             )
-        pipe = client.pipeline(transaction=False)
-        for keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        return list(await pipe.execute())
+
+        def pipeline() -> Any:
+            pipe = client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return pipe
+
+        try:
+            return list(await pipeline().execute())
+        except NoScriptError:
+            script.sha = await client.script_load(script.script)
+            return list(await pipeline().execute())
 
     # -- operations --------------------------------------------------------------------------
 
