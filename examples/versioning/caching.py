@@ -1,0 +1,84 @@
+"""Where the application caches: the tiered cache when optimised, nothing when plain.
+
+Every cached read in the application goes through `Caching.get_or_set` with its tags,
+and every write through `Caching.invalidate` after its transaction commits, so the plain
+mode differs from the optimised one in this module only.
+
+Tags the application uses (ids are database ids of content items):
+    item-address:{type}:{id}   (key only) content address to item id, never changes
+    versions:{item}            list pages of an item
+    draft:{item}               the current draft and every preview of the item
+    published:{item}           the published version
+    version:{item}:{number}    one version's response (its kind changes on publish/autosave)
+    autosaves:{item}           responses of autosave versions (the retention job prunes them)
+    preview-token:{token}      one preview link (revoked)
+    user:{id}, api-token:{id}  API token lookups (permissions changed, token revoked)
+
+PLUG-IN POINT (HTTP layer): once `overdrive.http` is merged, the response-level entries
+(versions, draft, published, version, preview) move to `@cache_policy(...)` on the routes
+with these same tags in `Surrogate-Key`, and `invalidate` becomes `od.invalidate`, which
+also purges the CDN.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+from overdrive import Cache
+
+__all__ = ["Caching", "NoCaching", "TieredCaching"]
+
+Loader = Callable[[], Awaitable[Any]]
+
+
+class Caching(Protocol):
+    async def get_or_set(
+        self, key: str, loader: Loader, *, ttl: float, tags: Sequence[str] = ()
+    ) -> Any: ...
+
+    async def invalidate(self, *tags: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+    def stats(self) -> dict[str, Any]: ...
+
+
+class NoCaching:
+    """Plain mode: every read goes to the database."""
+
+    async def get_or_set(
+        self, key: str, loader: Loader, *, ttl: float, tags: Sequence[str] = ()
+    ) -> Any:
+        return await loader()
+
+    async def invalidate(self, *tags: str) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def stats(self) -> dict[str, Any]:
+        return {}
+
+
+class TieredCaching:
+    """Optimised mode: Overdrive's tiered cache (L1, plus Redis L2 when configured)."""
+
+    def __init__(self, cache: Cache) -> None:
+        self.cache = cache
+
+    async def get_or_set(
+        self, key: str, loader: Loader, *, ttl: float, tags: Sequence[str] = ()
+    ) -> Any:
+        return await self.cache.get_or_set(key, loader, ttl=ttl, tags=tags)
+
+    async def invalidate(self, *tags: str) -> None:
+        if tags:
+            await self.cache.invalidate(*tags)
+
+    async def close(self) -> None:
+        await self.cache.close()
+
+    def stats(self) -> dict[str, Any]:
+        return self.cache.stats()
