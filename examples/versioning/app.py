@@ -44,7 +44,12 @@ def create_app(
     processes, and makes the retention job single-runner across processes.
     """
     settings = settings or Settings()
-    engine = create_engine(database_url, schema=settings.db_schema)
+    engine = create_engine(
+        database_url,
+        schema=settings.db_schema,
+        pool_size=settings.pool_size,
+        max_overflow=settings.max_overflow,
+    )
     redis_client = redis.asyncio.Redis.from_url(redis_url) if redis_url else None
     caching: Caching = (
         TieredCaching(Cache(redis_url, namespace=settings.cache_namespace))

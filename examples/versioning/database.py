@@ -36,14 +36,20 @@ def async_url(database_url: str) -> str:
     )
 
 
-def create_engine(database_url: str, *, schema: str | None = None) -> AsyncEngine:
+def create_engine(
+    database_url: str,
+    *,
+    schema: str | None = None,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+) -> AsyncEngine:
     url = make_url(async_url(database_url))
     options: dict[str, Any] = {}
     if url.get_backend_name() == "sqlite":
         # Writers queue on SQLite's lock instead of failing at once with "database is locked".
         options["connect_args"] = {"timeout": 30}
     else:
-        options.update(pool_size=10, max_overflow=20, pool_pre_ping=False)
+        options.update(pool_size=pool_size, max_overflow=max_overflow)
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
 

@@ -37,6 +37,9 @@ class Settings:
     db_schema: str | None = None
     """Postgres schema holding the tables (None: the connection's default)."""
     create_tables: bool = True
+    pool_size: int = 10
+    """Postgres connections kept open per process (SQLite uses SQLAlchemy's default pool)."""
+    max_overflow: int = 20
     cache_namespace: str = "versioning"
     max_request_bytes: int = 1_000_000
     max_text_bytes: int = 512_000
