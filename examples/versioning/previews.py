@@ -27,6 +27,8 @@ __all__ = ["router"]
 
 router = APIRouter()
 _PURPOSE = "preview"
+# Refusals must not be kept by a shared cache: the next request may be valid again.
+_NO_STORE = {"Cache-Control": "no-store"}
 
 
 @router.post("/contents/{content_type}/{content_id}/previews", status_code=201)
@@ -95,9 +97,9 @@ def _decode(state: Runtime, token: str) -> tuple[str, int]:
         claims = state.signer.loads(_PURPOSE, token)
         token_id, item_id, expires = str(claims["t"]), int(claims["i"]), int(claims["e"])
     except (BadSignatureError, KeyError, TypeError, ValueError) as error:
-        raise HTTPException(403, "invalid preview token") from error
+        raise HTTPException(403, "invalid preview token", headers=_NO_STORE) from error
     if expires < datetime.datetime.now(datetime.UTC).timestamp():
-        raise HTTPException(403, "this preview token has expired")
+        raise HTTPException(403, "this preview token has expired", headers=_NO_STORE)
     return token_id, item_id
 
 
@@ -147,7 +149,7 @@ async def preview(token: str, request: Request) -> Response:
     )
     if result["status"] != 200:
         raise HTTPException(
-            result["status"], result["detail"], headers={"Cache-Control": "no-store"}
+            result["status"], result["detail"], headers=_NO_STORE
         )
     content = json.dumps({"title": result["title"], "draft": result["draft"]}).encode()
     etag = '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'

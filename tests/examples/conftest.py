@@ -88,14 +88,14 @@ async def deploy(
             sizes: SeedSizes | None = SMALL,
             **settings: Any,
         ) -> Deployment:
-            configured = Settings(
-                db_schema=schema,
-                cache_namespace=namespace,
-                secret_key="test-secret",
-                pool_size=5,
-                max_overflow=5,
-                **settings,
-            )
+            defaults: dict[str, Any] = {
+                "db_schema": schema,
+                "cache_namespace": namespace,
+                "secret_key": "test-secret",
+                "pool_size": 5,
+                "max_overflow": 5,
+            }
+            configured = Settings(**(defaults | settings))
             app = create_app(url, redis_url=redis_url, optimised=optimised, settings=configured)
             await stack.enter_async_context(app.router.lifespan_context(app))
             report = (
