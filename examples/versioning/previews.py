@@ -148,9 +148,7 @@ async def preview(token: str, request: Request) -> Response:
         tags=(f"draft:{item_id}", f"preview-token:{token_id}"),
     )
     if result["status"] != 200:
-        raise HTTPException(
-            result["status"], result["detail"], headers=_NO_STORE
-        )
+        raise HTTPException(result["status"], result["detail"], headers=_NO_STORE)
     content = json.dumps({"title": result["title"], "draft": result["draft"]}).encode()
     etag = '"' + hashlib.blake2b(content, digest_size=12).hexdigest() + '"'
     headers = {

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, distinct, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from examples.versioning.caching import Caching
@@ -84,7 +84,7 @@ class RetentionJob:
             item_ids = list(
                 (
                     await session.execute(
-                        select(distinct(Version.content_item_id)).where(Version.kind == "autosave")
+                        select(Version.content_item_id).where(Version.kind == "autosave").distinct()
                     )
                 ).scalars()
             )

@@ -48,29 +48,36 @@ class DocumentWriter:
         return " ".join(self._random.choice(self._sentences) for _ in range(count))
 
     def versions(self, target_bytes: int) -> Iterator[str]:
-        """Endless successive versions of one document of about `target_bytes`."""
-        paragraphs: list[str] = []
-        size = 0
-        while size < target_bytes:
-            paragraph = self.paragraph()
-            paragraphs.append(paragraph)
-            size += len(paragraph) + 2
-        while True:
-            yield "\n\n".join(paragraphs)
-            for _ in range(self._random.randint(1, 3)):
-                self._edit(paragraphs)
+        """Endless successive versions of one document of about `target_bytes`.
 
-    def _edit(self, paragraphs: list[str]) -> None:
-        roll = self._random.random()
+        Insertions and deletions steer the size back towards the target, so a history
+        of 10,000 versions stays the size it was drawn at instead of random-walking away.
+        """
+        paragraphs: list[str] = []
+        while sum(len(paragraph) + 2 for paragraph in paragraphs) < target_bytes:
+            paragraphs.append(self.paragraph())
+        while True:
+            text = "\n\n".join(paragraphs)
+            yield text
+            size = len(text)
+            for _ in range(self._random.randint(1, 3)):
+                size += self._edit(paragraphs, size, target_bytes)
+
+    def _edit(self, paragraphs: list[str], size: int, target: int) -> int:
+        """One edit in place; returns how much longer (or shorter) it made the text."""
         position = self._random.randrange(len(paragraphs))
-        if roll < 0.6:
+        before = len(paragraphs[position])
+        if size < target * 0.95 or len(paragraphs) < 2:
+            paragraph = self.paragraph()
+            paragraphs.insert(position, paragraph)
+            return len(paragraph) + 2
+        if self._random.random() < 0.6 or size - before < target * 0.9:
             # Rewrite one sentence inside a paragraph: a word-level change in the diff.
             sentences = paragraphs[position].split(". ")
             sentences[self._random.randrange(len(sentences))] = self._random.choice(
                 self._sentences
             ).rstrip(".?!")
             paragraphs[position] = ". ".join(sentences)
-        elif roll < 0.8 or len(paragraphs) < 3:
-            paragraphs.insert(position, self.paragraph())
-        else:
-            del paragraphs[position]
+            return len(paragraphs[position]) - before
+        del paragraphs[position]
+        return -before - 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
@@ -64,9 +63,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Any) -> tuple[str, str | 
 
 
 @pytest.fixture
-async def deploy(
-    database: tuple[str, str | None], namespace: str
-) -> AsyncIterator[Deploy]:
+async def deploy(database: tuple[str, str | None], namespace: str) -> AsyncIterator[Deploy]:
     """Starts seeded applications on the test's database; stops them and drops the schema."""
     url, schema = database
     async with AsyncExitStack() as stack:
@@ -98,9 +95,7 @@ async def deploy(
             configured = Settings(**(defaults | settings))
             app = create_app(url, redis_url=redis_url, optimised=optimised, settings=configured)
             await stack.enter_async_context(app.router.lifespan_context(app))
-            report = (
-                await seed(app.state.versioning.engine, sizes) if sizes else SeedReport()
-            )
+            report = await seed(app.state.versioning.engine, sizes) if sizes else SeedReport()
             client = httpx.AsyncClient(
                 transport=httpx.ASGITransport(app=app), base_url="http://versioning.test"
             )
@@ -114,5 +109,3 @@ async def deploy(
 async def deployment(deploy: Deploy) -> Deployment:
     """The optimised application, seeded with a few small items."""
     return await deploy()
-
-

@@ -75,9 +75,7 @@ async def test_token_signed_with_another_secret_is_refused(deploy: Deploy) -> No
     deployment = await deploy(secret_key="the-deployment-secret")
     good = await _create(deployment)
     assert (await deployment.client.get(good["url"])).status_code == 200
-    forged = Signer("a-guessed-secret").dumps(
-        "preview", {"t": good["id"], "i": 1, "e": 4102444800}
-    )
+    forged = Signer("a-guessed-secret").dumps("preview", {"t": good["id"], "i": 1, "e": 4102444800})
     assert (await deployment.client.get(f"/preview/{forged}")).status_code == 403
 
 

@@ -99,7 +99,8 @@ async def test_draft_and_published(deployment: Deployment) -> None:
     published = (await deployment.get(f"{deployment.item()}/published")).json()
     assert (draft["number"], draft["kind"]) == (SMALL.large_versions, "draft")
     assert (published["number"], published["kind"]) == (110, "published")
-    assert draft["text"] and published["text"]
+    assert draft["text"]
+    assert published["text"]
 
 
 async def test_unknown_ids_are_404(deployment: Deployment) -> None:
