@@ -81,12 +81,9 @@ class RetentionJob:
     async def _prune(self, lease: RedisLease | None) -> RetentionRun:
         cutoff_time = self._clock() - self.policy.max_age
         async with self._sessions() as session:
+            # Items, not DISTINCT over versions: each item is then one index probe.
             item_ids = list(
-                (
-                    await session.execute(
-                        select(Version.content_item_id).where(Version.kind == "autosave").distinct()
-                    )
-                ).scalars()
+                (await session.execute(select(ContentItem.id).order_by(ContentItem.id))).scalars()
             )
         pruned = 0
         for item_id in item_ids:
