@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.versioning.compression import compress_text
@@ -52,6 +52,14 @@ class SeedSizes:
     max_body_bytes: int = 100_000
     publish_every: int = 50
     seed: int = 7
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.large_items <= self.items:
+            raise ValueError("large_items must be between 0 and items")
+        if min(self.items, self.versions, self.large_versions, self.publish_every) < 1:
+            raise ValueError("items, versions, large_versions and publish_every must be >= 1")
+        if not 0 < self.min_body_bytes <= self.max_body_bytes:
+            raise ValueError("need 0 < min_body_bytes <= max_body_bytes")
 
     def versions_of(self, index: int) -> int:
         return self.large_versions if index < self.large_items else self.versions
@@ -101,6 +109,8 @@ async def seed(
     rng = random.Random(sizes.seed)
     now = datetime.datetime.now(datetime.UTC)
     async with engine.begin() as connection:
+        if await connection.scalar(select(func.count()).select_from(ContentItem)):
+            raise ValueError("the tables already hold content: seed an empty database")
         for name, permissions in USERS.items():
             user_id = (
                 await connection.execute(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import pytest
 from sqlalchemy import func, inspect, select
 
 from examples.versioning import SeedSizes, compression_report
@@ -136,3 +137,21 @@ def test_document_writer_is_deterministic_and_edits_gradually() -> None:
 def test_small_sizes_used_by_tests() -> None:
     """The test data set is small: a few hundred versions in all."""
     assert SMALL.total_versions == 180
+
+
+async def test_seeding_twice_is_refused(deployment: Any) -> None:
+    """Seeding a database that already holds content fails clearly instead of duplicating."""
+    from examples.versioning import seed
+
+    with pytest.raises(ValueError, match="already hold content"):
+        await seed(deployment.state.engine, SMALL)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"large_items": 4, "items": 3}, {"versions": 0}, {"min_body_bytes": 10, "max_body_bytes": 5}],
+)
+def test_impossible_sizes_are_refused(changes: dict[str, int]) -> None:
+    """Sizes that cannot describe a data set raise ValueError at once."""
+    with pytest.raises(ValueError):  # noqa: PT011 - each case has its own message
+        SeedSizes(**changes)
