@@ -80,11 +80,13 @@ class Version(Base):
     created_at: Mapped[datetime.datetime] = mapped_column(DateTime(timezone=True))
     # Bumped by every autosave of the item's draft: the optimistic-concurrency token.
     lock_version: Mapped[int] = mapped_column(Integer, default=1)
+    text_bytes: Mapped[int] = mapped_column(Integer)
+    # Bodies last: a row's metadata then sits in its first page, so listing and filtering
+    # never read through a body (SQLite stores a row's columns in declaration order).
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     # Plain text while draft/autosave/published; archived versions keep it in body_zstd.
     text_body: Mapped[str | None] = mapped_column(Text, nullable=True)
     body_zstd: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
-    text_bytes: Mapped[int] = mapped_column(Integer)
 
 
 class User(Base):
