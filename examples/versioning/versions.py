@@ -204,6 +204,28 @@ async def _lock_item(session: AsyncSession, item_id: int) -> int:
     return int(next_number)
 
 
+async def _current_draft(session: AsyncSession, item_id: int) -> Any:
+    return (
+        await session.execute(
+            select(*_METADATA).where(Version.content_item_id == item_id, Version.kind == "draft")
+        )
+    ).first()
+
+
+def _check_lock_version(current: Any, lock_version: int | None) -> None:
+    """409 with the current draft unless the client edited exactly that draft."""
+    if lock_version == (None if current is None else current.lock_version):
+        return
+    message = (
+        "the draft changed since you loaded it"
+        if current is not None
+        else "there is no current draft: send lock_version null to start one"
+    )
+    raise HTTPException(
+        409, {"message": message, "current": None if current is None else metadata(current)}
+    )
+
+
 async def autosave(
     state: Runtime,
     item_id: int,
@@ -219,26 +241,15 @@ async def autosave(
     given when there is no draft, or missing when there is one).
     """
     now = datetime.datetime.now(datetime.UTC)
+    # A save that is already stale is refused without queueing for the item's lock: under
+    # contention most conflicts are answered here, and the lock is left to saves that can
+    # win. The check is repeated under the lock, which is what makes it safe.
+    async with state.sessions() as session:
+        _check_lock_version(await _current_draft(session, item_id), lock_version)
     async with state.sessions() as session, session.begin():
         number = await _lock_item(session, item_id)
-        current = (
-            await session.execute(
-                select(*_METADATA).where(
-                    Version.content_item_id == item_id, Version.kind == "draft"
-                )
-            )
-        ).first()
-        current_lock = None if current is None else current.lock_version
-        if lock_version != current_lock:
-            raise HTTPException(
-                409,
-                {
-                    "message": "the draft changed since you loaded it"
-                    if current is not None
-                    else "there is no current draft: send lock_version null to start one",
-                    "current": None if current is None else metadata(current),
-                },
-            )
+        current = await _current_draft(session, item_id)
+        _check_lock_version(current, lock_version)
         if current is not None:
             await session.execute(
                 update(Version).where(Version.id == current.id).values(kind="autosave")
