@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import insert, select, update
 
 from examples.versioning.auth import Writer
+from examples.versioning.reads import FULL_COLUMNS, full, resolve_item
 from examples.versioning.runtime import Runtime, runtime
 from examples.versioning.schema import ContentItem, PreviewToken, Version
 from examples.versioning.signing import BadSignatureError
-from examples.versioning.versions import full, resolve_item
 
 __all__ = ["router"]
 
@@ -121,17 +121,9 @@ async def preview(token: str, request: Request) -> Response:
             title = await session.scalar(select(ContentItem.title).where(ContentItem.id == item_id))
             row = (
                 await session.execute(
-                    select(
-                        Version.number,
-                        Version.kind,
-                        Version.author,
-                        Version.created_at,
-                        Version.lock_version,
-                        Version.text_bytes,
-                        Version.body,
-                        Version.text_body,
-                        Version.body_zstd,
-                    ).where(Version.content_item_id == item_id, Version.kind == "draft")
+                    select(*FULL_COLUMNS).where(
+                        Version.content_item_id == item_id, Version.kind == "draft"
+                    )
                 )
             ).first()
         if row is None:
