@@ -4,15 +4,16 @@ Every cached read in the application goes through `Caching.get_or_set` with its 
 and every write through `Caching.invalidate` after its transaction commits, so the plain
 mode differs from the optimised one in this module only.
 
-Tags the application uses (ids are database ids of content items):
-    item-address:{type}:{id}   (key only) content address to item id, never changes
-    versions:{item}            list pages of an item
-    draft:{item}               the current draft and every preview of the item
-    published:{item}           the published version
-    version:{item}:{number}    one version's response (its kind changes on publish/autosave)
-    autosaves:{item}           responses of autosave versions (the retention job prunes them)
-    preview-token:{token}      one preview link (revoked)
-    user:{id}, api-token:{id}  API token lookups (permissions changed, token revoked)
+Tags the application uses, named by the item's address `{content_type}/{content_id}`
+(what the routes' paths hold, so `cache_policy` tag templates can name them too):
+    versions:{address}          list pages of an item
+    draft:{address}             the current draft and every preview of the item
+    published:{address}         the published version
+    version:{address}/{number}  one version's response (its kind changes on publish/autosave)
+    autosaves:{address}         every version response of the item (the retention job prunes)
+    preview-token:{token id}    one preview link (revoked)
+    user:{id}, api-token:{id}   API token lookups (permissions changed, token revoked)
+Keys (not tags) use the item's row id; `item-address:{type}:{id}` maps address to id.
 
 PLUG-IN POINT (HTTP layer): once `overdrive.http` is merged, the response-level entries
 (versions, draft, published, version, preview) move to `@cache_policy(...)` on the routes

@@ -3,7 +3,7 @@
 The token is `Signer`-signed (id, item, expiry), so a tampered or forged token is refused
 before any lookup. The row in `preview_tokens` makes it revocable. The preview response
 is cached in the application and marked for shared caches (`s-maxage`, `Surrogate-Key`):
-autosave and publish invalidate tag `draft:{item}`, revocation `preview-token:{id}`.
+autosave and publish invalidate tag `draft:{type}/{id}`, revocation `preview-token:{id}`.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from sqlalchemy import insert, select, update
 
 from examples.versioning.auth import Writer
+from examples.versioning.items import ItemRef
 from examples.versioning.reads import FULL_COLUMNS, full, resolve_item
 from examples.versioning.runtime import Runtime, runtime
 from examples.versioning.schema import ContentItem, PreviewToken, Version
@@ -40,14 +41,14 @@ async def create_preview(
 ) -> dict[str, Any]:
     """A preview link for the item's current draft (404 when it has none)."""
     state = runtime(request)
-    item_id = await resolve_item(state, content_type, content_id)
+    item = await resolve_item(state, content_type, content_id)
     now = datetime.datetime.now(datetime.UTC)
     expires = now + state.settings.preview_lifetime
     token_id = secrets.token_hex(16)
     async with state.sessions() as session, session.begin():
         draft = await session.scalar(
             select(Version.number).where(
-                Version.content_item_id == item_id, Version.kind == "draft"
+                Version.content_item_id == item.id, Version.kind == "draft"
             )
         )
         if draft is None:
@@ -55,14 +56,15 @@ async def create_preview(
         await session.execute(
             insert(PreviewToken).values(
                 id=token_id,
-                content_item_id=item_id,
+                content_item_id=item.id,
                 created_by=principal.name,
                 created_at=now,
                 expires_at=expires,
             )
         )
     token = state.signer.dumps(
-        _PURPOSE, {"t": token_id, "i": item_id, "e": int(expires.timestamp())}
+        _PURPOSE,
+        {"t": token_id, "i": item.id, "a": item.address, "e": int(expires.timestamp())},
     )
     return {
         "id": token_id,
@@ -92,22 +94,23 @@ async def revoke_preview(token_id: str, request: Request, principal: Writer) -> 
     return Response(status_code=204)
 
 
-def _decode(state: Runtime, token: str) -> tuple[str, int]:
+def _decode(state: Runtime, token: str) -> tuple[str, ItemRef]:
     try:
         claims = state.signer.loads(_PURPOSE, token)
-        token_id, item_id, expires = str(claims["t"]), int(claims["i"]), int(claims["e"])
+        token_id, expires = str(claims["t"]), int(claims["e"])
+        item = ItemRef(int(claims["i"]), str(claims["a"]))
     except (BadSignatureError, KeyError, TypeError, ValueError) as error:
         raise HTTPException(403, "invalid preview token", headers=_NO_STORE) from error
     if expires < datetime.datetime.now(datetime.UTC).timestamp():
         raise HTTPException(403, "this preview token has expired", headers=_NO_STORE)
-    return token_id, item_id
+    return token_id, item
 
 
 @router.get("/preview/{token}")
 async def preview(token: str, request: Request) -> Response:
     """The current draft behind a preview link, with headers a CDN can cache and purge by."""
     state = runtime(request)
-    token_id, item_id = _decode(state, token)
+    token_id, item = _decode(state, token)
 
     async def load() -> dict[str, Any]:
         async with state.sessions() as session:
@@ -118,11 +121,11 @@ async def preview(token: str, request: Request) -> Response:
             ).first()
             if revoked is None or revoked[0] is not None:
                 return {"status": 403, "detail": "this preview token was revoked"}
-            title = await session.scalar(select(ContentItem.title).where(ContentItem.id == item_id))
+            title = await session.scalar(select(ContentItem.title).where(ContentItem.id == item.id))
             row = (
                 await session.execute(
                     select(*FULL_COLUMNS).where(
-                        Version.content_item_id == item_id, Version.kind == "draft"
+                        Version.content_item_id == item.id, Version.kind == "draft"
                     )
                 )
             ).first()
@@ -131,13 +134,14 @@ async def preview(token: str, request: Request) -> Response:
         return {"status": 200, "title": title, "draft": full(row)}
 
     # PLUG-IN POINT (HTTP layer): with `overdrive.http` this route takes
-    # @cache_policy(ttl=..., tags=("draft:{item}", "preview-token:{token}")) and the
+    # a policy whose tags come from this Surrogate-Key header (the path holds only the
+    # token) and the
     # response cache serves it before routing; the explicit caching here then goes.
     result: dict[str, Any] = await state.caching.get_or_set(
         f"preview:{token_id}",
         load,
         ttl=state.settings.preview_edge_seconds,
-        tags=(f"draft:{item_id}", f"preview-token:{token_id}"),
+        tags=(item.tag("draft"), f"preview-token:{token_id}"),
     )
     if result["status"] != 200:
         raise HTTPException(result["status"], result["detail"], headers=_NO_STORE)
@@ -149,7 +153,7 @@ async def preview(token: str, request: Request) -> Response:
             f"public, max-age=0, s-maxage={state.settings.preview_edge_seconds}, "
             "stale-while-revalidate=30"
         ),
-        "Surrogate-Key": f"draft:{item_id} preview-token:{token_id}",
+        "Surrogate-Key": f"{item.tag('draft')} preview-token:{token_id}",
         "ETag": etag,
     }
     if request.headers.get("if-none-match") == etag:

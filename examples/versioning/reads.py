@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.versioning.compression import decompress_text
 from examples.versioning.diffs import compute_diff
+from examples.versioning.items import ItemRef
 from examples.versioning.runtime import Runtime
 from examples.versioning.schema import ContentItem, Version
 from examples.versioning.signing import BadSignatureError
@@ -70,8 +71,8 @@ def full(row: Any) -> dict[str, Any]:
     return {**metadata(row), "body": row.body, "text": text}
 
 
-async def resolve_item(state: Runtime, content_type: str, content_id: str) -> int:
-    """The item's id for its address, or 404."""
+async def resolve_item(state: Runtime, content_type: str, content_id: str) -> ItemRef:
+    """The item behind an address, or 404."""
 
     async def load() -> int | None:
         async with state.sessions() as session:
@@ -88,11 +89,11 @@ async def resolve_item(state: Runtime, content_type: str, content_id: str) -> in
     )
     if item_id is None:
         raise HTTPException(404, f"no content item {content_type}/{content_id}")
-    return item_id
+    return ItemRef(item_id, f"{content_type}/{content_id}")
 
 
 async def list_versions(
-    state: Runtime, item_id: int, *, kind: str | None, limit: int, cursor: str | None
+    state: Runtime, item: ItemRef, *, kind: str | None, limit: int, cursor: str | None
 ) -> dict[str, Any]:
     """One page of metadata, newest first, after the signed `cursor` (400 if it is bad).
 
@@ -104,7 +105,7 @@ async def list_versions(
     if cursor:
         try:
             position = state.signer.loads("versions-cursor", cursor)
-            if position["i"] != item_id or position["k"] != (kind or ""):
+            if position["i"] != item.id or position["k"] != (kind or ""):
                 raise BadSignatureError("cursor of another listing")
             after = int(position["n"])
         except (BadSignatureError, KeyError, TypeError, ValueError) as error:
@@ -113,7 +114,7 @@ async def list_versions(
             )
 
     async def load() -> dict[str, Any]:
-        conditions = [Version.content_item_id == item_id]
+        conditions = [Version.content_item_id == item.id]
         if kind is not None:
             conditions.append(Version.kind == kind)
         if after is not None:
@@ -130,7 +131,7 @@ async def list_versions(
         rows = rows[:limit]
         next_cursor = (
             state.signer.dumps(
-                "versions-cursor", {"i": item_id, "k": kind or "", "n": rows[-1].number}
+                "versions-cursor", {"i": item.id, "k": kind or "", "n": rows[-1].number}
             )
             if more
             else None
@@ -138,38 +139,38 @@ async def list_versions(
         return {"items": [metadata(row) for row in rows], "next_cursor": next_cursor}
 
     page: dict[str, Any] = await state.caching.get_or_set(
-        f"versions:{item_id}:{kind or '*'}:{limit}:{cursor or ''}",
+        f"versions:{item.id}:{kind or '*'}:{limit}:{cursor or ''}",
         load,
         ttl=state.settings.cache_ttl,
-        tags=(f"versions:{item_id}",),
+        tags=(item.tag("versions"),),
     )
     return page
 
 
-async def get_version(state: Runtime, item_id: int, number: int) -> dict[str, Any]:
+async def get_version(state: Runtime, item: ItemRef, number: int) -> dict[str, Any]:
     async def load() -> dict[str, Any] | None:
         async with state.sessions() as session:
             row = (
                 await session.execute(
                     select(*FULL_COLUMNS).where(
-                        Version.content_item_id == item_id, Version.number == number
+                        Version.content_item_id == item.id, Version.number == number
                     )
                 )
             ).first()
         return None if row is None else full(row)
 
     found: dict[str, Any] | None = await state.caching.get_or_set(
-        f"version:{item_id}:{number}",
+        f"version:{item.id}:{number}",
         load,
         ttl=state.settings.cache_ttl,
-        tags=(f"version:{item_id}:{number}", f"autosaves:{item_id}"),
+        tags=(item.version_tag(number), item.tag("autosaves")),
     )
     if found is None:
         raise HTTPException(404, f"no version {number} of this item")
     return found
 
 
-async def get_current(state: Runtime, item_id: int, kind: str) -> dict[str, Any]:
+async def get_current(state: Runtime, item: ItemRef, kind: str) -> dict[str, Any]:
     """The current draft or the published version (`kind`), or 404."""
 
     async def load() -> dict[str, Any] | None:
@@ -177,14 +178,14 @@ async def get_current(state: Runtime, item_id: int, kind: str) -> dict[str, Any]
             row = (
                 await session.execute(
                     select(*FULL_COLUMNS).where(
-                        Version.content_item_id == item_id, Version.kind == kind
+                        Version.content_item_id == item.id, Version.kind == kind
                     )
                 )
             ).first()
         return None if row is None else full(row)
 
     found: dict[str, Any] | None = await state.caching.get_or_set(
-        f"{kind}:{item_id}", load, ttl=state.settings.cache_ttl, tags=(f"{kind}:{item_id}",)
+        f"{kind}:{item.id}", load, ttl=state.settings.cache_ttl, tags=(item.tag(kind),)
     )
     if found is None:
         raise HTTPException(404, f"this item has no {kind} version")
@@ -204,25 +205,25 @@ async def _load_text(session: AsyncSession, item_id: int, number: int) -> str:
     return str(row.text_body) if row.body_zstd is None else decompress_text(row.body_zstd)
 
 
-async def compare(state: Runtime, item_id: int, old: int, new: int) -> dict[str, Any]:
+async def compare(state: Runtime, item: ItemRef, old: int, new: int) -> dict[str, Any]:
     """The diff from version `old` to `new`, computed once per pair: versions never change."""
 
     async def load() -> dict[str, Any]:
         async with state.sessions() as session:
-            old_text = await _load_text(session, item_id, old)
-            new_text = await _load_text(session, item_id, new)
+            old_text = await _load_text(session, item.id, old)
+            new_text = await _load_text(session, item.id, new)
         # difflib is pure Python: keep the event loop free while it runs.
         diff = await asyncio.to_thread(compute_diff, old_text, new_text)
         return {"from": old, "to": new, **diff}
 
     result: dict[str, Any] = await state.caching.get_or_set(
-        f"diff:{item_id}:{old}:{new}", load, ttl=state.settings.diff_ttl
+        f"diff:{item.id}:{old}:{new}", load, ttl=state.settings.diff_ttl
     )
     return result
 
 
-async def precompute_diff(state: Runtime, item_id: int, old: int, new: int) -> None:
+async def precompute_diff(state: Runtime, item: ItemRef, old: int, new: int) -> None:
     """Warm the diff a reader is most likely to ask for: the new version against the last."""
     # A version pruned in between leaves nothing to warm.
     with contextlib.suppress(HTTPException):
-        await compare(state, item_id, old, new)
+        await compare(state, item, old, new)

@@ -19,6 +19,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from examples.versioning.caching import Caching
+from examples.versioning.items import ItemRef
 from examples.versioning.lease import RedisLease
 from examples.versioning.schema import ContentItem, Version
 
@@ -82,19 +83,24 @@ class RetentionJob:
         cutoff_time = self._clock() - self.policy.max_age
         async with self._sessions() as session:
             # Items, not DISTINCT over versions: each item is then one index probe.
-            item_ids = list(
-                (await session.execute(select(ContentItem.id).order_by(ContentItem.id))).scalars()
-            )
+            items = [
+                ItemRef(int(row[0]), f"{row[1]}/{row[2]}")
+                for row in await session.execute(
+                    select(
+                        ContentItem.id, ContentItem.content_type, ContentItem.content_id
+                    ).order_by(ContentItem.id)
+                )
+            ]
         pruned = 0
-        for item_id in item_ids:
+        for item in items:
             if lease is not None and not await lease.renew():
                 logger.warning("retention lease lost; stopping so two runners never overlap")
                 break
-            removed = await self._prune_item(item_id, cutoff_time)
+            removed = await self._prune_item(item.id, cutoff_time)
             if removed:
                 pruned += removed
-                await self._caching.invalidate(f"versions:{item_id}", f"autosaves:{item_id}")
-        return RetentionRun(ran=True, pruned=pruned, items=len(item_ids))
+                await self._caching.invalidate(item.tag("versions"), item.tag("autosaves"))
+        return RetentionRun(ran=True, pruned=pruned, items=len(items))
 
     async def _prune_item(self, item_id: int, cutoff_time: datetime.datetime) -> int:
         async with self._sessions() as session, session.begin():

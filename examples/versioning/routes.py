@@ -41,8 +41,8 @@ async def list_versions(
 ) -> dict[str, Any]:
     """Version metadata, newest first; follow `next_cursor` for older ones."""
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await reads.list_versions(state, item_id, kind=kind, limit=limit, cursor=cursor)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.list_versions(state, item, kind=kind, limit=limit, cursor=cursor)
 
 
 @router.get("/versions/{number}")
@@ -54,8 +54,8 @@ async def get_version(
     _principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await reads.get_version(state, item_id, number)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_version(state, item, number)
 
 
 @router.get("/draft")
@@ -66,8 +66,8 @@ async def get_draft(
     _principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await reads.get_current(state, item_id, "draft")
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_current(state, item, "draft")
 
 
 @router.get("/published")
@@ -78,8 +78,8 @@ async def get_published(
     _principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await reads.get_current(state, item_id, "published")
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_current(state, item, "published")
 
 
 @router.put("/draft")
@@ -96,10 +96,10 @@ async def autosave(
     limit = state.settings.max_text_bytes
     if len(payload.text.encode()) > limit:
         raise HTTPException(413, f"text is over the {limit}-byte limit")
-    item_id = await reads.resolve_item(state, content_type, content_id)
+    item = await reads.resolve_item(state, content_type, content_id)
     saved, created = await writes.autosave(
         state,
-        item_id,
+        item,
         author=principal.name,
         lock_version=payload.lock_version,
         body=payload.body,
@@ -118,8 +118,8 @@ async def publish(
     _principal: Publisher,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await writes.publish(state, item_id, number)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await writes.publish(state, item, number)
 
 
 @router.get("/compare")
@@ -133,5 +133,5 @@ async def compare(
 ) -> dict[str, Any]:
     """Line and word diff from version `from` to version `to`."""
     state = runtime(request)
-    item_id = await reads.resolve_item(state, content_type, content_id)
-    return await reads.compare(state, item_id, old, new)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.compare(state, item, old, new)

@@ -22,7 +22,13 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.versioning.compression import compress_text, decompress_text
-from examples.versioning.reads import FULL_COLUMNS, METADATA_COLUMNS, metadata, precompute_diff
+from examples.versioning.items import ItemRef
+from examples.versioning.reads import (
+    FULL_COLUMNS,
+    METADATA_COLUMNS,
+    metadata,
+    precompute_diff,
+)
 from examples.versioning.runtime import Runtime
 from examples.versioning.schema import ContentItem, Version
 
@@ -68,7 +74,7 @@ def _check_lock_version(current: Any, lock_version: int | None) -> None:
 
 async def autosave(
     state: Runtime,
-    item_id: int,
+    item: ItemRef,
     *,
     author: str,
     lock_version: int | None,
@@ -85,10 +91,10 @@ async def autosave(
     # contention most conflicts are answered here, and the lock is left to saves that can
     # win. The check is repeated under the lock, which is what makes it safe.
     async with state.sessions() as session:
-        _check_lock_version(await _current_draft(session, item_id), lock_version)
+        _check_lock_version(await _current_draft(session, item.id), lock_version)
     async with state.sessions() as session, session.begin():
-        number = await _lock_item(session, item_id)
-        current = await _current_draft(session, item_id)
+        number = await _lock_item(session, item.id)
+        current = await _current_draft(session, item.id)
         _check_lock_version(current, lock_version)
         if current is not None:
             await session.execute(
@@ -96,7 +102,7 @@ async def autosave(
             )
         await session.execute(
             insert(Version).values(
-                content_item_id=item_id,
+                content_item_id=item.id,
                 number=number,
                 kind="draft",
                 author=author,
@@ -108,14 +114,14 @@ async def autosave(
             )
         )
         await session.execute(
-            update(ContentItem).where(ContentItem.id == item_id).values(next_number=number + 1)
+            update(ContentItem).where(ContentItem.id == item.id).values(next_number=number + 1)
         )
-    tags = [f"versions:{item_id}", f"draft:{item_id}", f"version:{item_id}:{number}"]
+    tags = [item.tag("versions"), item.tag("draft"), item.version_tag(number)]
     if current is not None:
-        tags.append(f"version:{item_id}:{current.number}")
+        tags.append(item.version_tag(current.number))
     await state.caching.invalidate(*tags)
     if current is not None and state.optimised:
-        state.spawn(precompute_diff(state, item_id, current.number, number))
+        state.spawn(precompute_diff(state, item, current.number, number))
     saved = {
         "number": number,
         "kind": "draft",
@@ -127,14 +133,14 @@ async def autosave(
     return saved, current is None
 
 
-async def publish(state: Runtime, item_id: int, number: int) -> dict[str, Any]:
+async def publish(state: Runtime, item: ItemRef, number: int) -> dict[str, Any]:
     """Publish version `number`; the previously published one becomes archived (compressed)."""
     async with state.sessions() as session, session.begin():
-        await _lock_item(session, item_id)
+        await _lock_item(session, item.id)
         target = (
             await session.execute(
                 select(*FULL_COLUMNS).where(
-                    Version.content_item_id == item_id, Version.number == number
+                    Version.content_item_id == item.id, Version.number == number
                 )
             )
         ).first()
@@ -145,7 +151,7 @@ async def publish(state: Runtime, item_id: int, number: int) -> dict[str, Any]:
         previous = (
             await session.execute(
                 select(Version.id, Version.number, Version.text_body).where(
-                    Version.content_item_id == item_id, Version.kind == "published"
+                    Version.content_item_id == item.id, Version.kind == "published"
                 )
             )
         ).first()
@@ -165,13 +171,13 @@ async def publish(state: Runtime, item_id: int, number: int) -> dict[str, Any]:
             values.update(text_body=decompress_text(target.body_zstd), body_zstd=None)
         await session.execute(update(Version).where(Version.id == target.id).values(values))
     tags = [
-        f"versions:{item_id}",
-        f"published:{item_id}",
-        f"draft:{item_id}",
-        f"version:{item_id}:{number}",
+        item.tag("versions"),
+        item.tag("published"),
+        item.tag("draft"),
+        item.version_tag(number),
     ]
     if previous is not None:
-        tags.append(f"version:{item_id}:{previous.number}")
+        tags.append(item.version_tag(previous.number))
     await state.caching.invalidate(*tags)
     return {
         "published": {**metadata(target), "kind": "published"},

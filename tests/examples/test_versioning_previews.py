@@ -28,7 +28,9 @@ async def test_preview_shows_the_draft_with_edge_headers(deployment: Deployment)
     assert "public" in cache_control
     assert "s-maxage=300" in cache_control
     assert "max-age=0" in cache_control
-    assert response.headers["surrogate-key"] == f"draft:1 preview-token:{preview['id']}"
+    assert response.headers["surrogate-key"] == (
+        f"draft:{deployment.item()[len('/contents/'):]} preview-token:{preview['id']}"
+    )
     revalidated = await deployment.client.get(
         preview["url"], headers={"If-None-Match": response.headers["etag"]}
     )
