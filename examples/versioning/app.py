@@ -99,10 +99,12 @@ def create_app(
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
     if optimised:
-        # PLUG-IN POINT (HTTP layer and query insight), once merged:
-        #   od = Overdrive(app, cache=caching.cache, db=engine, compress=True)
-        #   app.state.overdrive = od
-        # with @cache_policy on the read routes (tags as listed in caching.py) and
-        # state.caching.invalidate routed through od.invalidate so purges reach the CDN.
+        # PLUG-IN POINT (HTTP layer and query insight), once `overdrive.http` and
+        # `overdrive.db` are merged; everything else is already in place:
+        #   app.state.overdrive = Overdrive(app, cache=caching.cache, db=instrument(engine))
+        # Sharing `caching.cache` is what makes it work: the response cache stores the
+        # preview by the app's own Cache-Control/Surrogate-Key headers, and the writes'
+        # `caching.invalidate(...)` purges it (a hit then never enters the application).
+        # For CDN purges, route `TieredCaching.invalidate` through `od.invalidate`.
         pass
     return app
