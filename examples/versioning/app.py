@@ -98,13 +98,11 @@ def create_app(
     app.include_router(previews.router)
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    if optimised:
-        # PLUG-IN POINT (HTTP layer and query insight), once `overdrive.http` and
-        # `overdrive.db` are merged; everything else is already in place:
-        #   app.state.overdrive = Overdrive(app, cache=caching.cache, db=instrument(engine))
-        # Sharing `caching.cache` is what makes it work: the response cache stores the
-        # preview by the app's own Cache-Control/Surrogate-Key headers, and the writes'
-        # `caching.invalidate(...)` purges it (a hit then never enters the application).
-        # For CDN purges, route `TieredCaching.invalidate` through `od.invalidate`.
-        pass
+    # PLUG-IN POINT (HTTP layer and query insight), once `overdrive.http` and `overdrive.db`
+    # are merged, in optimised mode only:
+    #     app.state.overdrive = Overdrive(app, cache=caching.cache, db=instrument(engine))
+    # Sharing `caching.cache` is what makes it work: the response cache stores the preview
+    # by the app's own Cache-Control/Surrogate-Key headers, and the writes'
+    # `caching.invalidate(...)` purges it (a hit then never enters the application).
+    # For CDN purges, route `TieredCaching.invalidate` through `od.invalidate`.
     return app
