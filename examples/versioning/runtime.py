@@ -43,7 +43,6 @@ class Settings:
     cache_namespace: str = "versioning"
     max_request_bytes: int = 1_000_000
     max_text_bytes: int = 512_000
-    max_page_size: int = 100
     preview_lifetime: datetime.timedelta = datetime.timedelta(days=7)
     preview_edge_seconds: int = 300
     cache_ttl: float = 300.0
