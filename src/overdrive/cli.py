@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -68,7 +69,10 @@ def bench(
     for script in scripts:
         console.rule(f"[bold]{script.name}")
         argv = [sys.executable, str(script), *(["--quick"] if quick else [])]
-        failed += subprocess.call(argv) != 0
+        # The checkout's root on the path: benchmarks import the reference application.
+        root = str(Path.cwd())
+        path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+        failed += subprocess.call(argv, env={**os.environ, "PYTHONPATH": path}) != 0
     raise typer.Exit(1 if failed else 0)
 
 
