@@ -1,0 +1,177 @@
+"""Writes drive invalidation: the rows a transaction wrote become tags, after COMMIT.
+
+Session events collect, per transaction, the tables and primary keys that were inserted,
+updated or deleted (flushes, and ORM bulk `insert`/`update`/`delete` statements for
+their whole table). After the commit — never before, never on rollback — one batched
+call hands `table`, `table:pk` and the user's own tags to the invalidator (the cache's
+`invalidate`). A rolled-back savepoint keeps its tags: invalidating too much is safe,
+too little is not.
+
+Under an `AsyncSession` the commit runs in SQLAlchemy's greenlet, so the async
+invalidator is awaited right there and `await session.commit()` returns only once the
+invalidation did. A failing invalidator is logged and counted; the commit stands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.util import await_only
+from sqlalchemy.util.concurrency import in_greenlet
+
+from overdrive.errors import ConfigurationError
+
+__all__ = ["Invalidator", "TagMapping", "WriteInvalidation"]
+
+logger = logging.getLogger("overdrive.db")
+
+Invalidator = Callable[..., Awaitable[None] | None]
+TagMapping = Callable[[Any], Iterable[str]]
+
+
+def _pk_text(values: Iterable[Any]) -> str:
+    return ",".join(str(value) for value in values)
+
+
+class WriteInvalidation:
+    """Listens to every `Session`, keeps the writes bound to `engine`, fires after commit."""
+
+    def __init__(self, engine: Engine, invalidator: Invalidator | None) -> None:
+        self.engine = engine
+        self.invalidator = invalidator
+        self.mappings: dict[type, list[TagMapping]] = {}
+        self.key = f"overdrive.db.pending.{id(self)}"
+        self.batches = 0
+        self.tags_sent = 0
+        self.failures = 0
+        self.background: set[asyncio.Task[None]] = set()
+        self.listeners: list[tuple[str, Callable[..., Any]]] = [
+            ("after_flush", self._after_flush),
+            ("do_orm_execute", self._on_orm_execute),
+            ("after_commit", self._after_commit),
+            ("after_rollback", self._after_rollback),
+        ]
+        for name, listener in self.listeners:
+            event.listen(Session, name, listener)
+
+    def invalidate_on(self, model: Any, mapping: Any) -> None:
+        """Add `mapping(obj)`'s tags whenever an instance of `model` (or a subclass) is written."""
+        if not isinstance(model, type) or not callable(mapping):
+            raise ConfigurationError("invalidate_on(Model, callable) expects a mapped class")
+        self.mappings.setdefault(model, []).append(mapping)
+
+    # -- collecting -------------------------------------------------------------------
+
+    def _ours(self, session: Session, mapper: Mapper[Any] | None) -> bool:
+        try:
+            bind = session.get_bind(mapper=mapper)
+        except Exception:
+            return False
+        if isinstance(bind, Connection):
+            bind = bind.engine
+        return bind is self.engine
+
+    def _pending(self, session: Session) -> set[str]:
+        pending: set[str] | None = session.info.get(self.key)
+        if pending is None:
+            pending = session.info[self.key] = set()
+        return pending
+
+    def _after_flush(self, session: Session, flush_context: UOWTransaction) -> None:
+        written = [
+            *session.new,
+            *session.deleted,
+            *(obj for obj in session.dirty if session.is_modified(obj)),
+        ]
+        for obj in written:
+            mapper = sa_inspect(obj).mapper
+            if not self._ours(session, mapper):
+                continue
+            tags = self._pending(session)
+            key = _pk_text(mapper.primary_key_from_instance(obj))
+            for table in mapper.tables:
+                name = getattr(table, "name", None)
+                if name:
+                    tags.add(name)
+                    tags.add(f"{name}:{key}")
+            tags.update(self._user_tags(obj))
+
+    def _user_tags(self, obj: Any) -> list[str]:
+        tags: list[str] = []
+        for model, mappings in self.mappings.items():
+            if not isinstance(obj, model):
+                continue
+            for mapping in mappings:
+                try:
+                    tags.extend(str(tag) for tag in mapping(obj))
+                except Exception:
+                    self.failures += 1
+                    logger.exception("invalidate_on mapping for %s failed", model.__name__)
+        return tags
+
+    def _on_orm_execute(self, state: ORMExecuteState) -> None:
+        if not (state.is_insert or state.is_update or state.is_delete):
+            return
+        if not self._ours(state.session, state.bind_mapper):
+            return
+        table = getattr(state.statement, "table", None)
+        name = getattr(table, "name", None)
+        if name:
+            self._pending(state.session).add(name)
+
+    # -- firing -----------------------------------------------------------------------
+
+    def _after_rollback(self, session: Session) -> None:
+        session.info.pop(self.key, None)
+
+    def _after_commit(self, session: Session) -> None:
+        tags = session.info.pop(self.key, None)
+        if not tags or self.invalidator is None:
+            return
+        ordered = sorted(tags)
+        self.batches += 1
+        self.tags_sent += len(ordered)
+        try:
+            result = self.invalidator(*ordered)
+            if inspect.isawaitable(result):
+                self._await(result)
+        except Exception:
+            self.failures += 1
+            logger.exception("invalidation after commit failed for %d tags", len(ordered))
+
+    def _await(self, awaitable: Awaitable[None]) -> None:
+        if in_greenlet():
+            await_only(awaitable)
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            asyncio.run(_as_coroutine(awaitable))
+            return
+        # A sync Session used inside a running loop: cannot block, so run it next.
+        task = loop.create_task(_as_coroutine(awaitable))
+        self.background.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self.background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.failures += 1
+            logger.error("invalidation after commit failed: %s", task.exception())
+
+    def close(self) -> None:
+        for name, listener in self.listeners:
+            if event.contains(Session, name, listener):
+                event.remove(Session, name, listener)
+
+
+async def _as_coroutine(awaitable: Awaitable[None]) -> None:
+    await awaitable
