@@ -80,7 +80,7 @@ class QueryInsight:
         )
         self.slow_log = SlowLog(size=slow_log_size, redact=redact_parameters)
         self.plan_budget = PlanBudget(per_minute=plans_per_minute)
-        self.plans = PlanCapture(self.engine, self.async_engine)
+        self.plans = PlanCapture(self.engine, self.async_engine, redact=redact_parameters)
         self.pool = PoolMetrics(self.engine)
         self.invalidation = WriteInvalidation(self.engine, invalidator)
         self.scope: contextvars.ContextVar[QueryStats | None] = contextvars.ContextVar(

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from overdrive.db.slowlog import SlowQuery
+from overdrive.db.slowlog import SlowQuery, redact_plan
 
 __all__ = ["PlanCapture", "explain_prefix", "is_explainable", "read_plan"]
 
@@ -63,8 +63,11 @@ def read_plan(dialect: str, rows: Sequence[Sequence[Any]]) -> Any:
 class PlanCapture:
     """Fills `SlowQuery.plan` in the background for one engine."""
 
-    def __init__(self, engine: Engine, async_engine: AsyncEngine | None) -> None:
+    def __init__(
+        self, engine: Engine, async_engine: AsyncEngine | None, *, redact: bool = True
+    ) -> None:
         self.engine = engine
+        self.redact = redact
         self.async_engine = async_engine
         self.dialect = engine.dialect.name
         self.prefix = explain_prefix(self.dialect)
@@ -102,7 +105,8 @@ class PlanCapture:
         entry.plan_error = reason
 
     def _done(self, entry: SlowQuery, rows: Sequence[Sequence[Any]]) -> None:
-        entry.plan = read_plan(self.dialect, rows)
+        plan = read_plan(self.dialect, rows)
+        entry.plan = redact_plan(plan) if self.redact else plan
         entry.plan_status = "captured"
         self.captured += 1
 

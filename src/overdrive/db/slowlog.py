@@ -9,6 +9,7 @@ already struggling.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections import deque
@@ -16,7 +17,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PlanBudget", "SlowLog", "SlowQuery", "redact_parameters"]
+__all__ = ["PlanBudget", "SlowLog", "SlowQuery", "redact_parameters", "redact_plan"]
+
+_PLAN_LITERAL = re.compile(r"'(?:[^']|'')*'|(?<![\w.$])-?\d+(?:\.\d+)?\b")
 
 
 def redact_parameters(parameters: Any) -> Any:
@@ -26,6 +29,20 @@ def redact_parameters(parameters: Any) -> Any:
     if isinstance(parameters, Sequence) and not isinstance(parameters, str | bytes):
         return [f"<{type(value).__name__}>" for value in parameters]
     return f"<{type(parameters).__name__}>"
+
+
+def redact_plan(plan: Any) -> Any:
+    """Postgres prints parameter values into conditions (`name = 'a@b.c'::text`): mask them."""
+    if isinstance(plan, dict):
+        return {
+            key: _PLAN_LITERAL.sub("?", value)
+            if isinstance(value, str) and (key.endswith("Cond") or key.endswith("Filter"))
+            else redact_plan(value)
+            for key, value in plan.items()
+        }
+    if isinstance(plan, list):
+        return [redact_plan(item) for item in plan]
+    return plan
 
 
 def _plain(parameters: Any) -> Any:

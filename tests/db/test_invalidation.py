@@ -1,0 +1,191 @@
+"""Writes become tag invalidations after COMMIT, in one batch, and never on rollback."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
+
+from overdrive.db import instrument
+from overdrive.errors import ConfigurationError
+from tests.db.models import Author, Book
+
+
+class Recorder:
+    """An async invalidator that records each batch of tags."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[str, ...]] = []
+
+    async def __call__(self, *tags: str) -> None:
+        self.batches.append(tags)
+
+
+async def test_commit_invalidates_tables_and_rows_in_one_batch(engine: AsyncEngine) -> None:
+    """Inserts of two tables in one transaction: one call with table and table:pk tags."""
+    recorder = Recorder()
+    insight = instrument(engine, invalidator=recorder)
+    try:
+        async with AsyncSession(engine) as session:
+            author = Author(id=1, name="a", books=[Book(id=10, title="t"), Book(id=11, title="u")])
+            session.add(author)
+            await session.flush()
+            assert recorder.batches == []
+            await session.commit()
+        assert recorder.batches == [
+            ("authors", "authors:1", "books", "books:10", "books:11"),
+        ]
+        assert insight.stats()["invalidation_batches"] == 1
+    finally:
+        insight.close()
+
+
+async def test_rollback_invalidates_nothing(engine: AsyncEngine) -> None:
+    """A flushed then rolled-back transaction sends no tag; the next commit sends only its own."""
+    recorder = Recorder()
+    insight = instrument(engine, invalidator=recorder)
+    try:
+        async with AsyncSession(engine) as session:
+            session.add(Author(id=5, name="gone"))
+            await session.flush()
+            await session.rollback()
+            assert recorder.batches == []
+            session.add(Author(id=6, name="kept"))
+            await session.commit()
+        assert recorder.batches == [("authors", "authors:6")]
+    finally:
+        insight.close()
+
+
+async def test_invalidation_runs_after_the_commit_is_visible(pg_engine: AsyncEngine) -> None:
+    """When the invalidator runs, another connection already sees the committed row."""
+    seen: list[str | None] = []
+
+    async def invalidator(*tags: str) -> None:
+        async with AsyncSession(pg_engine) as other:
+            seen.append(await other.scalar(select(Author.name).where(Author.id == 3)))
+
+    insight = instrument(pg_engine, invalidator=invalidator)
+    try:
+        async with AsyncSession(pg_engine) as session:
+            session.add(Author(id=3, name="visible"))
+            await session.commit()
+        assert seen == ["visible"]
+    finally:
+        insight.close()
+
+
+async def test_updates_deletes_and_user_mappings(sqlite_engine: AsyncEngine) -> None:
+    """Updated and deleted rows are tagged too, plus the tags of invalidate_on mappings."""
+    recorder = Recorder()
+    insight = instrument(sqlite_engine, invalidator=recorder)
+    insight.invalidate_on(Book, lambda book: [f"author-books:{book.author_id}"])
+    try:
+        async with AsyncSession(sqlite_engine) as session:
+            session.add(Author(id=1, name="a", books=[Book(id=1, title="x"), Book(id=2, title="y")]))
+            await session.commit()
+        recorder.batches.clear()
+        async with AsyncSession(sqlite_engine) as session:
+            book = await session.get(Book, 1)
+            assert book is not None
+            book.title = "changed"
+            other = await session.get(Book, 2)
+            await session.delete(other)
+            await session.get(Author, 1)  # loaded, untouched: not invalidated
+            await session.commit()
+        assert recorder.batches == [("author-books:1", "books", "books:1", "books:2")]
+    finally:
+        insight.close()
+
+
+async def test_bulk_statements_invalidate_their_table(sqlite_engine: AsyncEngine) -> None:
+    """ORM bulk UPDATE/DELETE statements invalidate the whole table tag."""
+    recorder = Recorder()
+    insight = instrument(sqlite_engine, invalidator=recorder)
+    try:
+        async with AsyncSession(sqlite_engine) as session:
+            session.add(Author(id=1, name="a"))
+            await session.commit()
+            recorder.batches.clear()
+            await session.execute(update(Author).values(name="b"))
+            await session.execute(delete(Book))
+            await session.commit()
+        assert recorder.batches == [("authors", "books")]
+    finally:
+        insight.close()
+
+
+async def test_a_failing_invalidator_does_not_undo_the_commit(
+    sqlite_engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The invalidator raising is logged and counted; the data stays committed."""
+
+    async def broken(*tags: str) -> None:
+        raise RuntimeError("cache down")
+
+    insight = instrument(sqlite_engine, invalidator=broken)
+    try:
+        async with AsyncSession(sqlite_engine) as session:
+            session.add(Author(id=9, name="a"))
+            await session.commit()
+        async with AsyncSession(sqlite_engine) as session:
+            assert await session.get(Author, 9) is not None
+        assert insight.stats()["invalidation_failures"] == 1
+        assert "invalidation after commit failed" in caplog.text
+    finally:
+        insight.close()
+
+
+async def test_other_engines_are_not_watched(
+    sqlite_engine: AsyncEngine, pg_engine: AsyncEngine
+) -> None:
+    """Only sessions bound to the instrumented engine produce invalidations."""
+    recorder = Recorder()
+    insight = instrument(sqlite_engine, invalidator=recorder)
+    try:
+        async with AsyncSession(pg_engine) as session:
+            session.add(Author(id=1, name="elsewhere"))
+            await session.commit()
+        assert recorder.batches == []
+    finally:
+        insight.close()
+
+
+def test_sync_sessions_call_the_async_invalidator(sqlite_path_engine: Engine) -> None:
+    """A sync Session outside any event loop still gets its batch delivered."""
+    recorder = Recorder()
+    insight = instrument(sqlite_path_engine, invalidator=recorder)
+    try:
+        with Session(sqlite_path_engine) as session:
+            session.add(Author(id=2, name="sync"))
+            session.commit()
+        assert recorder.batches == [("authors", "authors:2")]
+    finally:
+        insight.close()
+
+
+async def test_the_invalidator_can_be_set_later(sqlite_engine: AsyncEngine) -> None:
+    """Overdrive(app, db=engine) builds the cache after the engine: the setter wires it."""
+    insight = instrument(sqlite_engine)
+    recorder = Recorder()
+    insight.invalidator = recorder
+    try:
+        async with AsyncSession(sqlite_engine) as session:
+            session.add(Author(id=4, name="late"))
+            await session.commit()
+        assert recorder.batches == [("authors", "authors:4")]
+    finally:
+        insight.close()
+
+
+def test_invalidate_on_needs_a_class_and_a_callable(sqlite_path_engine: Engine) -> None:
+    """invalidate_on with a non-class or a non-callable is a ConfigurationError."""
+    insight = instrument(sqlite_path_engine)
+    try:
+        with pytest.raises(ConfigurationError):
+            insight.invalidate_on("books", lambda obj: [])
+        with pytest.raises(ConfigurationError):
+            insight.invalidate_on(Book, "books")
+    finally:
+        insight.close()
