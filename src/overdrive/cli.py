@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from importlib.metadata import version
@@ -70,6 +71,12 @@ def bench(
         argv = [sys.executable, str(script), *(["--quick"] if quick else [])]
         failed += subprocess.call(argv) != 0
     raise typer.Exit(1 if failed else 0)
+
+
+with contextlib.suppress(ImportError):  # `overdrive advise` comes with the `db` extra
+    from overdrive.db.cli import advise
+
+    app.command()(advise)
 
 
 def main() -> None:
