@@ -55,3 +55,19 @@ def test_signed_but_malformed_values_are_invalid() -> None:
     signature = base64.urlsafe_b64encode(signer._sign(payload)).rstrip(b"=").decode()
     with pytest.raises(InvalidCursor):
         signer.decode(f"{body}.{signature}", "x")
+
+
+def test_every_single_character_edit_is_refused() -> None:
+    """No one-character change of a cursor verifies, including base64's unused bits."""
+    signer = CursorSigner("s")
+    token = signer.encode(Cursor((12345, "abc")), "scope")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    for position, original in enumerate(token):
+        if original == ".":
+            continue
+        for replacement in alphabet:
+            if replacement == original:
+                continue
+            forged = token[:position] + replacement + token[position + 1 :]
+            with pytest.raises(InvalidCursor):
+                signer.decode(forged, "scope")

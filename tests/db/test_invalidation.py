@@ -83,7 +83,8 @@ async def test_updates_deletes_and_user_mappings(sqlite_engine: AsyncEngine) -> 
     insight.invalidate_on(Book, lambda book: [f"author-books:{book.author_id}"])
     try:
         async with AsyncSession(sqlite_engine) as session:
-            session.add(Author(id=1, name="a", books=[Book(id=1, title="x"), Book(id=2, title="y")]))
+            books = [Book(id=1, title="x"), Book(id=2, title="y")]
+            session.add(Author(id=1, name="a", books=books))
             await session.commit()
         recorder.batches.clear()
         async with AsyncSession(sqlite_engine) as session:

@@ -63,7 +63,8 @@ async def test_reads_after_a_write_go_to_the_primary(router: ReplicaRouter) -> N
         assert await session.scalar(select(Author.name).where(Author.id == 2)) == "new"
         await session.commit()
     async with router.session() as session:
-        assert (await session.execute(text("SELECT name FROM authors WHERE id = 2"))).scalar() == "new"
+        result = await session.execute(text("SELECT name FROM authors WHERE id = 2"))
+        assert result.scalar() == "new"
 
 
 async def test_explicit_write_statements_go_to_the_primary(router: ReplicaRouter) -> None:

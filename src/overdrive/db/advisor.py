@@ -40,6 +40,7 @@ class Recommendation:
     cost_before: float
     cost_after: float
     statements: list[str] = field(default_factory=list)
+    dialect: str = "postgresql"
 
     @property
     def improvement(self) -> float:
@@ -47,7 +48,8 @@ class Recommendation:
 
     @property
     def create_statement(self) -> str:
-        return self.candidate.create_statement(concurrently=True)
+        # CONCURRENTLY: build without blocking writes (Postgres only).
+        return self.candidate.create_statement(concurrently=self.dialect == "postgresql")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +156,9 @@ class _Planner:
         if table not in self.indexes:
             if self.dialect == "sqlite":
                 found: list[list[str]] = []
+                keys = [row for row in await self.rows(f"PRAGMA table_info({_q(table)})") if row[5]]
+                if len(keys) == 1 and str(keys[0][2]).upper() == "INTEGER":
+                    found.append([str(keys[0][1])])  # INTEGER PRIMARY KEY is the rowid itself
                 for row in await self.rows(f"PRAGMA index_list({_q(table)})"):
                     if row[4]:  # partial index: does not serve every query
                         continue
@@ -301,7 +306,7 @@ async def _advise_all(
         if best is None:
             continue
         after, candidate = best
-        target = Recommendation(candidate, before, after, [original])
+        target = Recommendation(candidate, before, after, [original], planner.dialect)
         book = chosen if target.improvement >= min_improvement else refused
         if candidate in book:
             book[candidate].cost_before += before

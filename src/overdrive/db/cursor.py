@@ -82,7 +82,15 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Strict decoding: only the canonical spelling of the bytes is accepted.
+
+    The last base64 character carries unused bits; without this check, editing them would
+    give a different-looking cursor that still verifies.
+    """
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(data) != text:
+        raise ValueError("non-canonical base64")
+    return data
 
 
 class CursorSigner:

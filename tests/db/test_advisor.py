@@ -1,0 +1,167 @@
+"""The advisor recommends the index the planner proves, refuses useless ones, changes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from overdrive.db.advisor import advise
+from overdrive.db.candidates import IndexCandidate, candidate_indexes, covered_by
+from overdrive.db.errors import AdvisorError
+from tests.db.conftest import schema_name
+
+COMPOSITE = "SELECT * FROM events WHERE account_id = $1 AND created_at > $2 ORDER BY created_at"
+USELESS = "SELECT * FROM events WHERE flag = $1"
+COVERED = "SELECT * FROM events WHERE kind = %(kind)s"
+
+
+@pytest.fixture(scope="module")
+def seeded_schema(postgres_url: str) -> Iterator[str]:
+    """200k events with no index but the key and one on kind, in a schema of their own."""
+    schema = schema_name()
+    engine = create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        conn.execute(
+            text(
+                f'CREATE TABLE "{schema}".events AS SELECT g AS id, g % 20000 AS account_id, '
+                "g % 7 AS kind, (g % 2 = 0) AS flag, "
+                "timestamp '2026-01-01' + g * interval '1 minute' AS created_at "
+                "FROM generate_series(1, 200000) g"
+            )
+        )
+        conn.execute(text(f'ALTER TABLE "{schema}".events ADD PRIMARY KEY (id)'))
+        conn.execute(text(f'CREATE INDEX ON "{schema}".events (kind)'))
+        conn.execute(text(f'ANALYZE "{schema}".events'))
+    try:
+        yield schema
+    finally:
+        with engine.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+@pytest.fixture
+async def events_engine(postgres_url: str, seeded_schema: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(
+        postgres_url.replace("postgresql://", "postgresql+asyncpg://"),
+        connect_args={"server_settings": {"search_path": seeded_schema}},
+    )
+    yield engine
+    await engine.dispose()
+
+
+async def database_state(engine: AsyncEngine) -> tuple[list[str], list[str]]:
+    async with engine.connect() as conn:
+        indexes = (await conn.execute(text("SELECT indexdef FROM pg_indexes ORDER BY 1"))).all()
+        extensions = (await conn.execute(text("SELECT extname FROM pg_extension ORDER BY 1"))).all()
+    return [row[0] for row in indexes], [row[0] for row in extensions]
+
+
+@pytest.mark.parametrize("use_hypopg", [None, False])
+async def test_recommends_the_composite_and_rejects_the_useless(
+    events_engine: AsyncEngine, use_hypopg: bool | None
+) -> None:
+    """Equality then range column is proven; a boolean column index is tried and refused."""
+    before = await database_state(events_engine)
+    report = await advise(events_engine, [COMPOSITE, USELESS, COVERED], use_hypopg=use_hypopg)
+    assert report.method == ("rollback" if use_hypopg is False else "hypopg")
+    assert [r.candidate.columns for r in report.recommendations] == [("account_id", "created_at")]
+    recommendation = report.recommendations[0]
+    assert recommendation.improvement >= 0.5
+    assert recommendation.statements == [COMPOSITE]
+    assert recommendation.create_statement.startswith("CREATE INDEX CONCURRENTLY")
+    assert [r.candidate.columns for r in report.rejected] == [("flag",)]
+    assert report.rejected[0].improvement < 0.5
+    assert "events (kind)" in report.covered
+    assert report.errors == []
+    assert await database_state(events_engine) == before
+
+
+async def test_a_higher_bar_turns_a_recommendation_down(events_engine: AsyncEngine) -> None:
+    """min_improvement is honoured: at 99.99 % nothing qualifies."""
+    report = await advise(events_engine, [COMPOSITE], min_improvement=0.9999)
+    assert report.recommendations == []
+    assert report.rejected[0].candidate.columns == ("account_id", "created_at")
+
+
+async def test_broken_statements_are_reported_not_fatal(events_engine: AsyncEngine) -> None:
+    """A statement on a missing table is listed in errors; the others are still advised."""
+    report = await advise(events_engine, ["SELECT * FROM missing WHERE a = 1", COMPOSITE])
+    assert len(report.errors) == 1
+    assert "missing" in report.errors[0]
+    assert len(report.recommendations) == 1
+
+
+async def test_sqlite_full_scans_get_a_proven_index(tmp_path: Path) -> None:
+    """On SQLite a SCAN becomes a SEARCH with the candidate; the file keeps its indexes."""
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'advise.db'}")
+    try:
+        async with engine.begin() as conn:
+            await conn.exec_driver_sql(
+                "CREATE TABLE orders (id INTEGER PRIMARY KEY, customer INTEGER, total INTEGER)"
+            )
+            await conn.exec_driver_sql("CREATE INDEX orders_total ON orders (total)")
+        report = await advise(
+            engine,
+            [
+                "SELECT * FROM orders WHERE customer = ? ORDER BY id DESC",
+                "SELECT * FROM orders WHERE total > 5",
+            ],
+        )
+        assert [r.candidate.columns for r in report.recommendations] == [("customer",)]
+        assert report.recommendations[0].improvement >= 0.5
+        assert "orders (total)" in report.covered
+        async with engine.connect() as conn:
+            names = (
+                await conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'index'")
+            ).all()
+        assert [row[0] for row in names] == ["orders_total"]
+    finally:
+        await engine.dispose()
+
+
+async def test_bad_min_improvement_is_refused(events_engine: AsyncEngine) -> None:
+    """min_improvement must be a share strictly between 0 and 1."""
+    with pytest.raises(AdvisorError):
+        await advise(events_engine, [COMPOSITE], min_improvement=50)
+
+
+def test_candidates_put_equality_before_range_and_sort() -> None:
+    """WHERE a = ? AND b > ? ORDER BY c proposes (a, b) and (a, c), then singles."""
+    found = candidate_indexes(
+        "SELECT * FROM t WHERE t.a = $1 AND t.b > $2 ORDER BY t.c", "postgresql"
+    )
+    columns = [candidate.columns for candidate in found]
+    assert columns[:2] == [("a", "b"), ("a", "c")]
+    assert ("a",) in columns
+    assert ("b",) in columns
+
+
+def test_join_columns_are_placed_with_the_catalog() -> None:
+    """Unqualified columns in a join go to the table that has them."""
+    tables = {"orders": {"id", "customer_id", "status"}, "customers": {"id", "country"}}
+    found = candidate_indexes(
+        "SELECT * FROM orders o JOIN customers c ON c.id = o.customer_id "
+        "WHERE status = 'open' AND country = 'FR'",
+        "postgresql",
+        tables.__getitem__,
+    )
+    assert IndexCandidate("orders", ("status", "customer_id"), 2) in found
+    assert IndexCandidate("customers", ("country", "id"), 2) in found
+
+
+def test_coverage_ignores_equality_order() -> None:
+    """An index on (b, a, c) covers equality (a, b) then c, not (a, c)."""
+    assert covered_by(IndexCandidate("t", ("a", "b", "c"), 2), ["b", "a", "c", "d"])
+    assert not covered_by(IndexCandidate("t", ("a", "c"), 1), ["b", "a", "c"])
+
+
+def test_unparseable_sql_is_an_advisor_error() -> None:
+    """Garbage is a clear AdvisorError."""
+    with pytest.raises(AdvisorError):
+        candidate_indexes("SELECT FROM WHERE (((", "postgresql")
