@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from overdrive.cache import Cache, CacheEntry, MsgpackSerializer, Serializer
 from overdrive.errors import (
     CacheError,
     CacheKeyError,
@@ -12,10 +13,14 @@ from overdrive.errors import (
 )
 
 __all__ = [
+    "Cache",
+    "CacheEntry",
     "CacheError",
     "CacheKeyError",
     "CacheUnavailableError",
     "ConfigurationError",
+    "MsgpackSerializer",
     "OverdriveError",
     "SerializationError",
+    "Serializer",
 ]
