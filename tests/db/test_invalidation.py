@@ -7,6 +7,7 @@ from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
+from overdrive import Cache
 from overdrive.db import instrument
 from overdrive.errors import ConfigurationError
 from tests.db.models import Author, Book
@@ -188,5 +189,70 @@ def test_invalidate_on_needs_a_class_and_a_callable(sqlite_path_engine: Engine) 
             insight.invalidate_on("books", lambda obj: [])
         with pytest.raises(ConfigurationError):
             insight.invalidate_on(Book, "books")
+    finally:
+        insight.close()
+
+
+async def cached_name(cache: Cache, engine: AsyncEngine, loads: list[int]) -> str | None:
+    """The author's name through the cache, tagged with its row; counts real loads."""
+
+    async def load() -> str | None:
+        loads.append(1)
+        async with AsyncSession(engine) as session:
+            return await session.scalar(select(Author.name).where(Author.id == 1))
+
+    value: str | None = await cache.get_or_set("author-name:1", load, ttl=300, tags=["authors:1"])
+    return value
+
+
+@pytest.mark.parametrize("tier", ["l1", "redis"])
+async def test_a_commit_evicts_the_cached_row_from_the_real_cache(
+    pg_engine: AsyncEngine, tier: str, request: pytest.FixtureRequest, namespace: str
+) -> None:
+    """With overdrive.Cache as invalidator, an update's commit makes the next read reload."""
+    url = request.getfixturevalue("redis_url") if tier == "redis" else None
+    cache = Cache(url, namespace=namespace)
+    insight = instrument(pg_engine, invalidator=cache.invalidate)
+    loads: list[int] = []
+    try:
+        async with AsyncSession(pg_engine) as session:
+            session.add(Author(id=1, name="before"))
+            await session.commit()
+        assert await cached_name(cache, pg_engine, loads) == "before"
+        assert await cached_name(cache, pg_engine, loads) == "before"
+        assert len(loads) == 1
+
+        async with AsyncSession(pg_engine) as session:
+            author = await session.get(Author, 1)
+            assert author is not None
+            author.name = "rolled back"
+            await session.flush()
+            await session.rollback()
+        assert await cached_name(cache, pg_engine, loads) == "before"
+        assert len(loads) == 1, "a rollback must not evict"
+
+        async with AsyncSession(pg_engine) as session:
+            author = await session.get(Author, 1)
+            assert author is not None
+            author.name = "after"
+            await session.commit()
+        assert await cached_name(cache, pg_engine, loads) == "after"
+        assert len(loads) == 2
+    finally:
+        insight.close()
+        await cache.close()
+
+
+async def test_tags_are_plain_strings(sqlite_engine: AsyncEngine) -> None:
+    """Tags are exact `str` (not SQLAlchemy's quoted_name), as strict tag checks require."""
+    recorder = Recorder()
+    insight = instrument(sqlite_engine, invalidator=recorder)
+    try:
+        async with AsyncSession(sqlite_engine) as session:
+            session.add(Author(id=1, name="a"))
+            await session.commit()
+            await session.execute(update(Author).values(name="b"))
+            await session.commit()
+        assert all(type(tag) is str for batch in recorder.batches for tag in batch)
     finally:
         insight.close()

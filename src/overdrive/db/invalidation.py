@@ -100,7 +100,8 @@ class WriteInvalidation:
             for table in mapper.tables:
                 name = getattr(table, "name", None)
                 if name:
-                    tags.add(name)
+                    # Table names are `quoted_name`, a str subclass; tags are plain str.
+                    tags.add(str(name))
                     tags.add(f"{name}:{key}")
             tags.update(self._user_tags(obj))
 
@@ -125,7 +126,7 @@ class WriteInvalidation:
         table = getattr(state.statement, "table", None)
         name = getattr(table, "name", None)
         if name:
-            self._pending(state.session).add(name)
+            self._pending(state.session).add(str(name))
 
     # -- firing -----------------------------------------------------------------------
 
