@@ -7,10 +7,10 @@ import json
 
 import pytest
 from sqlalchemy import Engine, event, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 
-from overdrive.db import QueryInsight, instrument
+from overdrive.db import QueryBudgetError, QueryInsight, instrument
 from overdrive.errors import ConfigurationError
 from tests.db.models import Author
 
@@ -150,3 +150,26 @@ def test_a_non_engine_is_refused() -> None:
     """Passing something that is not an engine is a ConfigurationError, not an AttributeError."""
     with pytest.raises(ConfigurationError):
         QueryInsight("sqlite://")  # type: ignore[arg-type]
+
+
+async def run_three(conn: AsyncConnection) -> None:
+    for value in range(3):
+        await conn.execute(text(f"SELECT {value}"))
+
+
+async def test_expect_queries_fails_a_block_over_budget(sqlite_engine: AsyncEngine) -> None:
+    """expect_queries(at_most=N) passes at N and raises QueryBudgetError, listing shapes, past N."""
+    insight = instrument(sqlite_engine)
+    try:
+        async with sqlite_engine.connect() as conn:
+            with insight.expect_queries(at_most=2) as stats:
+                await conn.execute(text("SELECT 1"))
+                await conn.execute(text("SELECT 2"))
+            assert stats.count == 2
+            with (
+                pytest.raises(QueryBudgetError, match=r"3 statements, expected at most 2"),
+                insight.expect_queries(at_most=2),
+            ):
+                await run_three(conn)
+    finally:
+        insight.close()

@@ -10,7 +10,13 @@
 from __future__ import annotations
 
 from overdrive.db.cursor import Cursor
-from overdrive.db.errors import AdvisorError, InvalidCursor, NPlusOneError, QueryInsightError
+from overdrive.db.errors import (
+    AdvisorError,
+    InvalidCursor,
+    NPlusOneError,
+    QueryBudgetError,
+    QueryInsightError,
+)
 from overdrive.db.insight import QueryInsight, instrument
 from overdrive.db.normalize import normalize_statement
 from overdrive.db.nplusone import NPlusOneReport
@@ -26,6 +32,7 @@ __all__ = [
     "NPlusOneError",
     "NPlusOneReport",
     "Page",
+    "QueryBudgetError",
     "QueryInsight",
     "QueryInsightError",
     "QueryStats",

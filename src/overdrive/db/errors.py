@@ -4,6 +4,7 @@
     └── QueryInsightError       a query-insight operation that cannot be carried out
         ├── NPlusOneError       a statement shape repeated past the threshold (test mode)
         ├── InvalidCursor       a pagination cursor that is malformed, tampered or foreign
+        ├── QueryBudgetError    a block ran more statements than `expect_queries` allowed
         └── AdvisorError        the index advisor cannot read its source or the database
 """
 
@@ -16,7 +17,13 @@ from overdrive.errors import OverdriveError
 if TYPE_CHECKING:
     from overdrive.db.nplusone import NPlusOneReport
 
-__all__ = ["AdvisorError", "InvalidCursor", "NPlusOneError", "QueryInsightError"]
+__all__ = [
+    "AdvisorError",
+    "InvalidCursor",
+    "NPlusOneError",
+    "QueryBudgetError",
+    "QueryInsightError",
+]
 
 
 class QueryInsightError(OverdriveError):
@@ -44,6 +51,10 @@ class InvalidCursor(QueryInsightError, ValueError):  # noqa: N818 - the name use
     """
 
     status_code = 400
+
+
+class QueryBudgetError(QueryInsightError, AssertionError):
+    """A block issued more statements than its budget: a test assertion, so AssertionError."""
 
 
 class AdvisorError(QueryInsightError):

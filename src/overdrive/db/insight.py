@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine, ExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from overdrive.db.callsite import calling_location
+from overdrive.db.errors import QueryBudgetError
 from overdrive.db.invalidation import Invalidator, TagMapping, WriteInvalidation
 from overdrive.db.normalize import fingerprint, normalize_statement
 from overdrive.db.nplusone import NPlusOneDetector
@@ -211,6 +212,21 @@ class QueryInsight:
             yield stats
         finally:
             self.scope.reset(token)
+
+    @contextmanager
+    def expect_queries(self, *, at_most: int) -> Iterator[QueryStats]:
+        """Fail a test when a block issues more than `at_most` statements.
+
+            with insight.expect_queries(at_most=2):
+                response = await client.get("/contents/7/versions")
+        """
+        with self.watch() as stats:
+            yield stats
+        if stats.count > at_most:
+            shapes = "\n".join(f"  {count} x {shape}" for shape, count in stats.shapes.items())
+            raise QueryBudgetError(
+                f"{stats.count} statements, expected at most {at_most}:\n{shapes}"
+            )
 
     def current(self) -> QueryStats | None:
         """The innermost open scope of this context, if any."""
