@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import Engine, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -254,5 +256,28 @@ async def test_tags_are_plain_strings(sqlite_engine: AsyncEngine) -> None:
             await session.execute(update(Author).values(name="b"))
             await session.commit()
         assert all(type(tag) is str for batch in recorder.batches for tag in batch)
+    finally:
+        insight.close()
+
+
+async def test_sync_sessions_in_worker_threads_use_the_app_loop(
+    sqlite_path_engine: Engine,
+) -> None:
+    """A sync route in a thread pool commits; the async invalidator runs on the app's loop."""
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    async def invalidator(*tags: str) -> None:
+        loops.append(asyncio.get_running_loop())
+
+    insight = instrument(sqlite_path_engine, invalidator=invalidator)
+
+    def sync_route() -> None:
+        with Session(sqlite_path_engine) as session:
+            session.add(Author(id=8, name="threaded"))
+            session.commit()
+
+    try:
+        await asyncio.to_thread(sync_route)
+        assert loops == [asyncio.get_running_loop()]
     finally:
         insight.close()

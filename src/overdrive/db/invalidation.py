@@ -15,6 +15,7 @@ invalidation did. A failing invalidator is logged and counted; the commit stands
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import Awaitable, Callable, Iterable
@@ -32,6 +33,8 @@ from overdrive.errors import ConfigurationError
 __all__ = ["Invalidator", "TagMapping", "WriteInvalidation"]
 
 logger = logging.getLogger("overdrive.db")
+
+THREAD_TIMEOUT_SECONDS = 30.0
 
 Invalidator = Callable[..., Awaitable[None] | None]
 TagMapping = Callable[[Any], Iterable[str]]
@@ -53,6 +56,11 @@ class WriteInvalidation:
         self.tags_sent = 0
         self.failures = 0
         self.background: set[asyncio.Task[None]] = set()
+        # The application's loop, where an async invalidator (and its Redis client) lives;
+        # a sync Session committing in a worker thread hands the call back to it.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        with contextlib.suppress(RuntimeError):
+            self.loop = asyncio.get_running_loop()
         self.listeners: list[tuple[str, Callable[..., Any]]] = [
             ("after_flush", self._after_flush),
             ("do_orm_execute", self._on_orm_execute),
@@ -150,12 +158,17 @@ class WriteInvalidation:
 
     def _await(self, awaitable: Awaitable[None]) -> None:
         if in_greenlet():
+            self.loop = asyncio.get_running_loop()
             await_only(awaitable)
             return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
-            asyncio.run(_as_coroutine(awaitable))
+            if self.loop is not None and self.loop.is_running():
+                future = asyncio.run_coroutine_threadsafe(_as_coroutine(awaitable), self.loop)
+                future.result(timeout=THREAD_TIMEOUT_SECONDS)
+            else:
+                asyncio.run(_as_coroutine(awaitable))
             return
         # A sync Session used inside a running loop: cannot block, so run it next.
         task = loop.create_task(_as_coroutine(awaitable))

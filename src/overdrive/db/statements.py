@@ -1,7 +1,9 @@
 """Where the index advisor's statements come from, and how their placeholders are rewritten.
 
 Statements arrive from our slow log (JSON, as `insight.slow_queries()` returns it, or one
-JSON object per line), from a plain `.sql` file, or from `pg_stat_statements`. Each
+JSON object per line), from a PostgreSQL server log written with
+`log_min_duration_statement` (what Dexter reads), from a plain `.sql` file, or from
+`pg_stat_statements`. Each
 driver writes placeholders its own way (`$1`, `%(name)s`, `%s`, `?`, `:name`); the
 advisor plans them as Postgres `$n` parameters or SQLite `?`.
 """
@@ -31,6 +33,9 @@ _TOKENS = re.compile(
     r"|(?P<cast>::)"
     r"|(?P<named>(?<![:\w]):[A-Za-z_]\w*)"
     r"|(?P<qmark>\?)"
+)
+_SERVER_LOG = re.compile(
+    r"duration: [\d.]+ ms\s+(?:statement|execute [^:]*):\s(?P<sql>.*)"
 )
 _ADVISABLE = re.compile(r"^\s*\(?\s*(select|with|update|delete)\b", re.IGNORECASE)
 
@@ -91,6 +96,8 @@ def load_log(path: Path) -> list[str]:
             items = list(json.loads(stripped))
         except ValueError as error:
             raise AdvisorError(f"{path} is not valid JSON: {error}") from error
+    elif _SERVER_LOG.search(content):
+        items = _server_log_statements(content)
     elif stripped.startswith("{"):
         items = []
         for number, line in enumerate(content.splitlines(), start=1):
@@ -103,6 +110,26 @@ def load_log(path: Path) -> list[str]:
         items = [part.strip() for part in re.split(r";\s*(?:\n|$)", content) if part.strip()]
     statements = [s for s in (_statement_of(item) for item in items) if s]
     return [s for s in statements if _ADVISABLE.match(s)]
+
+
+def _server_log_statements(content: str) -> list[str]:
+    """`LOG:  duration: 812.3 ms  statement: SELECT ...`, continuation lines indented."""
+    statements: list[str] = []
+    current: list[str] | None = None
+    for line in content.splitlines():
+        match = _SERVER_LOG.search(line)
+        if match:
+            if current:
+                statements.append("\n".join(current))
+            current = [match.group("sql")]
+        elif current is not None and line[:1] in ("\t", " "):
+            current.append(line.strip())
+        elif current is not None:
+            statements.append("\n".join(current))
+            current = None
+    if current:
+        statements.append("\n".join(current))
+    return statements
 
 
 def unique_statements(statements: list[str]) -> list[tuple[str, int]]:
