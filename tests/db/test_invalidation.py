@@ -281,3 +281,26 @@ async def test_sync_sessions_in_worker_threads_use_the_app_loop(
         assert loops == [asyncio.get_running_loop()]
     finally:
         insight.close()
+
+
+async def test_savepoints_wait_for_the_outer_commit(engine: AsyncEngine) -> None:
+    """Releasing or rolling back a SAVEPOINT sends nothing; the outer COMMIT sends all tags."""
+    recorder = Recorder()
+    insight = instrument(engine, invalidator=recorder)
+    try:
+        async with AsyncSession(engine) as session:
+            session.add(Author(id=1, name="outer"))
+            await session.flush()
+            async with session.begin_nested():
+                session.add(Author(id=2, name="released"))
+            assert recorder.batches == []
+            nested = await session.begin_nested()
+            session.add(Author(id=3, name="rolled back"))
+            await session.flush()
+            await nested.rollback()
+            assert recorder.batches == []
+            await session.commit()
+        assert len(recorder.batches) == 1
+        assert {"authors:1", "authors:2"} <= set(recorder.batches[0])
+    finally:
+        insight.close()

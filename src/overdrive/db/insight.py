@@ -127,7 +127,7 @@ class QueryInsight:
             while scope is not None:
                 scope.count += 1
                 scope.duration_ms += elapsed_ms
-                if shape is not None:
+                if shape is not None and scope.sampled:
                     scope.shapes[shape] += 1
                 scope = scope.parent
             if shape is not None:
@@ -138,7 +138,9 @@ class QueryInsight:
     def _check_n_plus_one(self, innermost: QueryStats, shape: str) -> None:
         scope: QueryStats | None = innermost
         while scope is not None:
-            if shape not in scope.reported and scope.shapes[shape] >= self.detector.threshold:
+            if scope.sampled and shape not in scope.reported and (
+                scope.shapes[shape] >= self.detector.threshold
+            ):
                 reporting = scope
                 # One report per execution: mark the shape on every enclosing scope too.
                 outer = reporting.parent

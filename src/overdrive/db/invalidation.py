@@ -4,8 +4,8 @@ Session events collect, per transaction, the tables and primary keys that were i
 updated or deleted (flushes, and ORM bulk `insert`/`update`/`delete` statements for
 their whole table). After the commit — never before, never on rollback — one batched
 call hands `table`, `table:pk` and the user's own tags to the invalidator (the cache's
-`invalidate`). A rolled-back savepoint keeps its tags: invalidating too much is safe,
-too little is not.
+`invalidate`). Releasing a savepoint is not a commit; a rolled-back savepoint keeps its
+tags for the outer commit: invalidating too much is safe, too little is not.
 
 Under an `AsyncSession` the commit runs in SQLAlchemy's greenlet, so the async
 invalidator is awaited right there and `await session.commit()` returns only once the
@@ -138,10 +138,17 @@ class WriteInvalidation:
 
     # -- firing -----------------------------------------------------------------------
 
+    # SQLAlchemy fires after_commit/after_rollback for SAVEPOINTs too, while the nested
+    # transaction is still current: those are not the database's COMMIT or ROLLBACK.
+
     def _after_rollback(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a rolled-back savepoint: keep the outer transaction's tags
         session.info.pop(self.key, None)
 
     def _after_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return  # a released savepoint: nothing is committed yet
         tags = session.info.pop(self.key, None)
         if not tags or self.invalidator is None:
             return
