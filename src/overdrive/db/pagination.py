@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, tuple_
+from sqlalchemy import ColumnElement, Select, and_, false, literal, or_, tuple_
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql import operators
@@ -97,22 +97,27 @@ def _same_column(left: ColumnElement[Any], right: ColumnElement[Any]) -> bool:
 def _after(keys: Sequence[_SortKey], values: Sequence[Any], forward: bool) -> ColumnElement[bool]:
     """Rows strictly after `values` in the walking direction."""
 
-    def beyond(key: _SortKey, value: Any) -> ColumnElement[bool]:
-        earlier: ColumnElement[bool] = key.column < value
-        later: ColumnElement[bool] = key.column > value
+    # Bound with each column's own type, so custom types (UUID as CHAR, enums, tz-aware
+    # datetimes on SQLite) compare in their stored form.
+    bound = [literal(value, key.column.type) for key, value in zip(keys, values, strict=True)]
+
+    def beyond(position: int) -> ColumnElement[bool]:
+        key = keys[position]
+        earlier: ColumnElement[bool] = key.column < bound[position]
+        later: ColumnElement[bool] = key.column > bound[position]
         return earlier if key.descending == forward else later
 
     if len({key.descending for key in keys}) == 1:
         columns = tuple_(*(key.column for key in keys))
-        values_tuple = tuple_(*values)
+        values_tuple = tuple_(*bound)
         # A row comparison walks a composite index directly on Postgres and SQLite.
         earlier: ColumnElement[bool] = columns < values_tuple
         later: ColumnElement[bool] = columns > values_tuple
         return earlier if keys[0].descending == forward else later
     clauses: list[ColumnElement[bool]] = []
-    for position, key in enumerate(keys):
-        equal = [keys[i].column == values[i] for i in range(position)]
-        clauses.append(and_(*equal, beyond(key, values[position])))
+    for position in range(len(keys)):
+        equal = [keys[i].column == bound[i] for i in range(position)]
+        clauses.append(and_(*equal, beyond(position)))
     return or_(false(), *clauses)
 
 
