@@ -4,7 +4,9 @@ A 1,000,000-row table (seeded with generate_series in a schema of its own, dropp
 with an index on (created_at, id). Page 1,000's cursor is reached by really walking 999
 pages with `paginate()`, which also checks no row is skipped or repeated on the way.
 Then page 1 and page 1,000 through `paginate()`, and page 1,000 through
-`ORDER BY created_at DESC, id DESC OFFSET 19980 LIMIT 20`, are each timed (median).
+`ORDER BY created_at DESC, id DESC OFFSET 19980 LIMIT 20`, are each timed (median, all
+fetches interleaved round-robin); pages 10,000 and 50,000 (the last) too, their cursors
+built from the edge row directly.
 Run: python benchmarks/db_keyset_pagination.py [--quick]
 """
 
@@ -47,18 +49,24 @@ class Event(Base):
 ORDER = (Event.created_at.desc(), Event.id.desc())
 
 
-async def median_ms(action: Callable[[], Awaitable[Any]], repeats: int) -> float:
-    await action()
-    samples = []
-    for _ in range(repeats):
-        started = time.perf_counter()
+Action = Callable[[], Awaitable[Any]]
+
+
+async def interleaved_medians(actions: list[Action], repeats: int) -> list[float]:
+    """Median ms of each action, timed round-robin so background load hits all alike."""
+    for action in actions:
         await action()
-        samples.append((time.perf_counter() - started) * 1000)
-    return statistics.median(samples)
+    samples: list[list[float]] = [[] for _ in actions]
+    for _ in range(repeats):
+        for index, action in enumerate(actions):
+            started = time.perf_counter()
+            await action()
+            samples[index].append((time.perf_counter() - started) * 1000)
+    return [statistics.median(series) for series in samples]
 
 
-async def deeper_pages(session: AsyncSession, depth: int, repeats: int) -> tuple[float, float]:
-    """Keyset and OFFSET ms for a page too deep to walk to: its cursor is built directly."""
+async def deeper_pages(session: AsyncSession, depth: int) -> tuple[Action, Action]:
+    """Keyset and OFFSET fetches of a page too deep to walk to: its cursor is built directly."""
     skipped = (depth - 1) * PAGE_SIZE
     edge = (
         await session.execute(
@@ -81,7 +89,7 @@ async def deeper_pages(session: AsyncSession, depth: int, repeats: int) -> tuple
         assert rows[0].id == ROWS - skipped
         return rows
 
-    return await median_ms(keyset, repeats), await median_ms(offset, repeats)
+    return keyset, offset
 
 
 async def main(quick: bool) -> None:
@@ -142,12 +150,15 @@ async def main(quick: bool) -> None:
                 assert rows[0].id == ROWS - (DEPTH - 1) * PAGE_SIZE
                 return rows
 
-            first_ms = await median_ms(keyset_first, repeats)
-            deep_ms = await median_ms(keyset_deep, repeats)
-            offset_ms = await median_ms(offset_deep, repeats)
+            depths = (10_000, ROWS // PAGE_SIZE)
+            actions: list[Action] = [keyset_first, keyset_deep, offset_deep]
+            for depth in depths:
+                actions.extend(await deeper_pages(session, depth))
+            medians = await interleaved_medians(actions, repeats)
+            first_ms, deep_ms, offset_ms = medians[:3]
             deeper = [
-                (depth, *await deeper_pages(session, depth, repeats))
-                for depth in (10_000, ROWS // PAGE_SIZE)
+                (depth, medians[3 + 2 * index], medians[4 + 2 * index])
+                for index, depth in enumerate(depths)
             ]
     finally:
         await engine.dispose()
