@@ -169,3 +169,10 @@ def test_unparseable_sql_is_an_advisor_error() -> None:
     """Garbage is a clear AdvisorError."""
     with pytest.raises(AdvisorError):
         candidate_indexes("SELECT FROM WHERE (((", "postgresql")
+
+
+def test_unquoted_identifiers_fold_like_postgres() -> None:
+    """`FROM Orders WHERE Customer = 1` names orders.customer; quoted names keep their case."""
+    statement = 'SELECT * FROM Orders WHERE Customer = 1 AND "Kind" = 2'
+    found = candidate_indexes(statement, "postgresql")
+    assert found[0] == IndexCandidate("orders", ("customer", "Kind"), 2)

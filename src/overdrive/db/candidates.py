@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from overdrive.db.errors import AdvisorError
 
@@ -208,8 +209,10 @@ def candidate_indexes(
 
     `columns_of(table)` names a table's columns, to place unqualified columns in joins.
     """
+    read = _SQLGLOT_DIALECT.get(dialect, dialect)
     try:
-        tree = sqlglot.parse_one(statement, read=_SQLGLOT_DIALECT.get(dialect, dialect))
+        # Unquoted identifiers folded as the database folds them (`Orders` is `orders`).
+        tree = normalize_identifiers(sqlglot.parse_one(statement, read=read), dialect=read)
     except sqlglot.errors.ParseError as error:
         raise AdvisorError(f"cannot parse statement: {error}") from error
     reader = _Reader(columns_of)
