@@ -42,10 +42,17 @@ def advise(
     database_url: Annotated[str, typer.Argument(help="postgresql://... or sqlite:///file.db")],
     from_log: Annotated[
         Path | None,
-        typer.Option(help="Slow-log JSON (insight.slow_queries()), JSON lines, or a .sql file."),
+        typer.Option(
+            help="Slow-log JSON (insight.slow_queries()), JSON lines, a PostgreSQL server "
+            "log (log_min_duration_statement) or a ;-separated .sql file."
+        ),
     ] = None,
     from_pg_stat_statements: Annotated[
-        bool, typer.Option(help="Read the most expensive statements from pg_stat_statements.")
+        bool,
+        typer.Option(
+            "--from-pg-stat-statements",
+            help="Read the most expensive statements from pg_stat_statements.",
+        ),
     ] = False,
     min_improvement: Annotated[
         float, typer.Option(help="Recommend only when the planner's cost drops by this share.")
@@ -59,8 +66,7 @@ def advise(
 ) -> None:
     """Propose indexes for slow or frequent statements and prove them with the planner.
 
-    Never changes the database: candidates are hypothetical (HypoPG) or created inside a
-    transaction that is rolled back.
+    Never changes the database: candidates are hypothetical (HypoPG) or rolled back.
     """
     from overdrive.db.errors import AdvisorError
 
