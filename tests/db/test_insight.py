@@ -130,7 +130,7 @@ async def test_close_removes_every_listener(sqlite_engine: AsyncEngine) -> None:
     insight.close()
     insight.close()
     sync = sqlite_engine.sync_engine
-    assert not event.contains(sync, "after_cursor_execute", insight._after)
+    assert not event.contains(sync, "do_execute", insight._do_execute)
     async with sqlite_engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
     assert insight.stats()["statements"] == 0

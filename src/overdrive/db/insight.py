@@ -1,10 +1,17 @@
 """`instrument(engine)`: statement hooks feeding request stats, N+1, the slow log and pools.
 
-The hooks are `before_cursor_execute` / `after_cursor_execute` on the sync engine (the
-`sync_engine` of an `AsyncEngine`), so every statement is seen: ORM, Core, lazy loads,
-`exec_driver_sql`. The after-hook is the hot path: a clock read, two additions, and —
-only inside a sampled scope — a memoised shape lookup and a counter increment. The call
-site is looked up only when something is reported (an N+1 or a slow statement).
+The hooks are the dialect's `do_execute` / `do_executemany` / `do_execute_no_params`
+events of the sync engine (the `sync_engine` of an `AsyncEngine`): they time the DBAPI
+call itself, so every statement is seen — ORM, Core, lazy loads, `exec_driver_sql`.
+Why not `before_cursor_execute` / `after_cursor_execute`: any engine-level listener
+switches SQLAlchemy's whole execution path to its event-dispatching branch, which cost
+~6 µs per statement before our own code ran (benchmarks/db_instrumentation_overhead.py);
+the dialect events cost ~1 µs. The hook runs the dialect's own `do_execute` and returns
+True, as SQLAlchemy's documentation describes for these events.
+
+The hot path after the DBAPI call: a clock read, two additions, and — only inside a
+sampled scope — a memoised shape lookup and a counter increment. The call site is looked
+up only when something is reported (an N+1 or a slow statement).
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine, ExecutionContext
+from sqlalchemy.engine import Engine
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from overdrive.db.callsite import calling_location
@@ -33,7 +41,6 @@ from overdrive.errors import ConfigurationError
 
 __all__ = ["QueryInsight", "instrument"]
 
-_STARTED = "_overdrive_started"
 
 
 class QueryInsight:
@@ -70,6 +77,7 @@ class QueryInsight:
         if not isinstance(self.engine, Engine):
             raise ConfigurationError(f"instrument() expects an Engine or AsyncEngine: {engine!r}")
         self.dialect = self.engine.dialect.name
+        self.dialect_impl = self.engine.dialect
         self.slow_query_ms = slow_query_ms
         self.sample_rate = sample_rate
         self.capture_plans = capture_plans
@@ -87,35 +95,56 @@ class QueryInsight:
         self.scope: contextvars.ContextVar[QueryStats | None] = contextvars.ContextVar(
             f"overdrive_db_scope_{id(self)}", default=None
         )
-        event.listen(self.engine, "before_cursor_execute", self._before)
-        event.listen(self.engine, "after_cursor_execute", self._after)
+        self.hooks: list[tuple[str, Any]] = [
+            ("do_execute", self._do_execute),
+            ("do_executemany", self._do_executemany),
+            ("do_execute_no_params", self._do_execute_no_params),
+        ]
+        for name, hook in self.hooks:
+            event.listen(self.engine, name, hook)
         self.closed = False
 
     # -- hooks ------------------------------------------------------------------------
 
-    def _before(
-        self,
-        conn: Connection,
-        cursor: Any,
-        statement: str,
-        parameters: Any,
-        context: ExecutionContext | None,
-        executemany: bool,
-    ) -> None:
-        conn.info[_STARTED] = time.perf_counter()
+    def _do_execute(
+        self, cursor: Any, statement: str, parameters: Any, context: DefaultExecutionContext
+    ) -> bool:
+        started = time.perf_counter()
+        self.dialect_impl.do_execute(cursor, statement, parameters, context)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._observe(statement, parameters, elapsed_ms, False, context)
+        return True
 
-    def _after(
+    def _do_executemany(
+        self, cursor: Any, statement: str, parameters: Any, context: DefaultExecutionContext
+    ) -> bool:
+        started = time.perf_counter()
+        self.dialect_impl.do_executemany(cursor, statement, parameters, context)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._observe(statement, parameters, elapsed_ms, True, context)
+        return True
+
+    def _do_execute_no_params(
+        self, cursor: Any, statement: str, context: DefaultExecutionContext
+    ) -> bool:
+        started = time.perf_counter()
+        self.dialect_impl.do_execute_no_params(cursor, statement, context)
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._observe(statement, (), elapsed_ms, False, context)
+        return True
+
+    def _observe(
         self,
-        conn: Connection,
-        cursor: Any,
         statement: str,
         parameters: Any,
-        context: ExecutionContext | None,
+        elapsed_ms: float,
         executemany: bool,
+        context: DefaultExecutionContext,
     ) -> None:
-        elapsed_ms = (time.perf_counter() - conn.info.pop(_STARTED, time.perf_counter())) * 1000.0
         if internal_work.get():
             return
+        if context.isinsert or context.isupdate or context.isdelete:
+            self.invalidation.note_write(context)
         self.statements += 1
         self.duration_ms += elapsed_ms
         scope = self.scope.get()
@@ -191,6 +220,7 @@ class QueryInsight:
         Sampled with `sample_rate`: an unsampled scope still counts statements and time
         (for `Server-Timing`) but tracks no shapes and detects no N+1.
         """
+        self.pool.ensure_wrapped()
         parent = self.scope.get()
         sampled = self.sample_rate >= 1.0 or random.random() < self.sample_rate
         stats = QueryStats(sampled=sampled, parent=parent)
@@ -288,8 +318,8 @@ class QueryInsight:
         if self.closed:
             return
         self.closed = True
-        event.remove(self.engine, "before_cursor_execute", self._before)
-        event.remove(self.engine, "after_cursor_execute", self._after)
+        for name, hook in self.hooks:
+            event.remove(self.engine, name, hook)
         self.invalidation.close()
         self.pool.close()
         self.plans.close()

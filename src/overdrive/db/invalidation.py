@@ -1,11 +1,12 @@
 """Writes drive invalidation: the rows a transaction wrote become tags, after COMMIT.
 
 Session events collect, per transaction, the tables and primary keys that were inserted,
-updated or deleted (flushes, and ORM bulk `insert`/`update`/`delete` statements for
-their whole table). After the commit — never before, never on rollback — one batched
-call hands `table`, `table:pk` and the user's own tags to the invalidator (the cache's
-`invalidate`). Releasing a savepoint is not a commit; a rolled-back savepoint keeps its
-tags for the outer commit: invalidating too much is safe, too little is not.
+updated or deleted by flushes; bulk `insert`/`update`/`delete` statements (ORM or Core,
+run in the session) invalidate their whole table, noted by the statement hook. After
+the commit — never before, never on rollback — one batched call hands `table`,
+`table:pk` and the user's own tags to the invalidator (the cache's `invalidate`).
+Releasing a savepoint is not a commit; a rolled-back savepoint keeps its tags for the
+outer commit: invalidating too much is safe, too little is not.
 
 Under an `AsyncSession` the commit runs in SQLAlchemy's greenlet, so the async
 invalidator is awaited right there and `await session.commit()` returns only once the
@@ -23,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import Mapper, ORMExecuteState, Session, UOWTransaction
+from sqlalchemy.engine import Connection, Engine, ExecutionContext
+from sqlalchemy.orm import Mapper, Session, SessionTransaction, UOWTransaction
 from sqlalchemy.util import await_only
 from sqlalchemy.util.concurrency import in_greenlet
 
@@ -61,9 +62,14 @@ class WriteInvalidation:
         self.loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):
             self.loop = asyncio.get_running_loop()
+        self.written_key = f"overdrive.db.written.{id(self)}"
+        self.connections_key = f"overdrive.db.connections.{id(self)}"
+        # No `do_orm_execute` listener: any listener there makes SQLAlchemy prepare every
+        # ORM statement of every session twice. Bulk DML is seen at the cursor instead.
         self.listeners: list[tuple[str, Callable[..., Any]]] = [
+            ("after_begin", self._after_begin),
             ("after_flush", self._after_flush),
-            ("do_orm_execute", self._on_orm_execute),
+            ("before_commit", self._before_commit),
             ("after_commit", self._after_commit),
             ("after_rollback", self._after_rollback),
         ]
@@ -126,15 +132,35 @@ class WriteInvalidation:
                     logger.exception("invalidate_on mapping for %s failed", model.__name__)
         return tags
 
-    def _on_orm_execute(self, state: ORMExecuteState) -> None:
-        if not (state.is_insert or state.is_update or state.is_delete):
-            return
-        if not self._ours(state.session, state.bind_mapper):
-            return
-        table = getattr(state.statement, "table", None)
-        name = getattr(table, "name", None)
+    def note_write(self, context: ExecutionContext) -> None:
+        """An INSERT/UPDATE/DELETE ran on our engine: remember its table on the connection.
+
+        Called from the statement hook, so bulk `session.execute(update(Model))` and Core
+        DML inside a session are seen without a per-statement session event. The session
+        collects the tables at commit (`_before_commit`).
+        """
+        statement = getattr(getattr(context, "compiled", None), "statement", None)
+        name = getattr(getattr(statement, "table", None), "name", None)
         if name:
-            self._pending(state.session).add(str(name))
+            written: set[str] = context.root_connection.info.setdefault(self.written_key, set())
+            written.add(str(name))
+
+    def _after_begin(
+        self, session: Session, transaction: SessionTransaction, connection: Connection
+    ) -> None:
+        if connection.engine is not self.engine:
+            return
+        connection.info.pop(self.written_key, None)  # left over from an earlier transaction
+        session.info.setdefault(self.connections_key, []).append(connection)
+
+    def _before_commit(self, session: Session) -> None:
+        if session.in_nested_transaction():
+            return
+        for connection in session.info.get(self.connections_key, ()):
+            with contextlib.suppress(Exception):
+                written = connection.info.pop(self.written_key, None)
+                if written:
+                    self._pending(session).update(written)
 
     # -- firing -----------------------------------------------------------------------
 
@@ -145,10 +171,12 @@ class WriteInvalidation:
         if session.in_nested_transaction():
             return  # a rolled-back savepoint: keep the outer transaction's tags
         session.info.pop(self.key, None)
+        session.info.pop(self.connections_key, None)
 
     def _after_commit(self, session: Session) -> None:
         if session.in_nested_transaction():
             return  # a released savepoint: nothing is committed yet
+        session.info.pop(self.connections_key, None)
         tags = session.info.pop(self.key, None)
         if not tags or self.invalidator is None:
             return

@@ -3,8 +3,9 @@
 Size, checked-out and overflow come from the pool itself. Waiting has no SQLAlchemy
 event (there is `checkout`, but nothing marks the start of the wait), so the engine's
 pool gets its `connect` wrapped: the time spent inside it is the wait, including the
-connect of a fresh connection. The wrapper is re-applied when `engine.dispose()`
-replaces the pool.
+connect of a fresh connection. `engine.dispose()` replaces the pool; the new one is
+wrapped at the next request scope or snapshot. (Not through the `engine_disposed` event:
+any engine-level listener moves every statement onto SQLAlchemy's slower event path.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import Pool
 
@@ -33,10 +33,10 @@ class PoolMetrics:
         self.wait_ms_max = 0.0
         self.lock = threading.Lock()
         self._wrap(engine.pool)
-        event.listen(engine, "engine_disposed", self._on_dispose)
 
-    def _on_dispose(self, engine: Engine) -> None:
-        self._wrap(engine.pool)
+    def ensure_wrapped(self) -> None:
+        if not getattr(self.engine.pool, _WRAPPED, False):
+            self._wrap(self.engine.pool)
 
     def _wrap(self, pool: Pool) -> None:
         if getattr(pool, _WRAPPED, False):
@@ -61,6 +61,7 @@ class PoolMetrics:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready gauges; pools without a size (NullPool, StaticPool) report None."""
+        self.ensure_wrapped()
         pool = self.engine.pool
 
         def gauge(name: str) -> int | None:
@@ -79,5 +80,4 @@ class PoolMetrics:
         }
 
     def close(self) -> None:
-        if event.contains(self.engine, "engine_disposed", self._on_dispose):
-            event.remove(self.engine, "engine_disposed", self._on_dispose)
+        """Leave the wrapper: it only counts, and unwrapping could drop a concurrent wait."""
