@@ -173,3 +173,16 @@ async def test_expect_queries_fails_a_block_over_budget(sqlite_engine: AsyncEngi
                 await run_three(conn)
     finally:
         insight.close()
+
+
+async def test_pool_waits_are_still_counted_after_dispose(pg_engine: AsyncEngine) -> None:
+    """engine.dispose() replaces the pool; the next scope wraps the new one."""
+    insight = instrument(pg_engine)
+    try:
+        await pg_engine.dispose()
+        with insight.request_scope():
+            async with pg_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert insight.stats()["pool"]["waits"] >= 1
+    finally:
+        insight.close()

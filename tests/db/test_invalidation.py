@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, delete, select, update
+from sqlalchemy import Engine, create_engine, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import StaticPool
 
 from overdrive import Cache
 from overdrive.db import instrument
 from overdrive.errors import ConfigurationError
-from tests.db.models import Author, Book
+from tests.db.models import Author, Base, Book
 
 
 class Recorder:
@@ -304,3 +306,24 @@ async def test_savepoints_wait_for_the_outer_commit(engine: AsyncEngine) -> None
         assert {"authors:1", "authors:2"} <= set(recorder.batches[0])
     finally:
         insight.close()
+
+
+def test_rolled_back_bulk_writes_do_not_leak_into_the_next_transaction(tmp_path: Path) -> None:
+    """A bulk UPDATE rolled back leaves nothing behind on the reused connection."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'one.db'}", poolclass=StaticPool)
+    Base.metadata.create_all(engine)
+    recorder = Recorder()
+    insight = instrument(engine, invalidator=recorder)
+    try:
+        with Session(engine) as session:
+            session.execute(update(Author).values(name="never"))
+            session.rollback()
+            session.add(Book(id=1, title="t", author_id=1))
+            session.commit()
+        with Session(engine) as session:
+            session.execute(Author.__table__.insert().values(id=5, name="core"))
+            session.commit()
+        assert recorder.batches == [("books", "books:1"), ("authors",)]
+    finally:
+        insight.close()
+        engine.dispose()
