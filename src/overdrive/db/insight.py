@@ -7,7 +7,8 @@ Why not `before_cursor_execute` / `after_cursor_execute`: any engine-level liste
 switches SQLAlchemy's whole execution path to its event-dispatching branch, which cost
 ~6 µs per statement before our own code ran (benchmarks/db_instrumentation_overhead.py);
 the dialect events cost ~1 µs. The hook runs the dialect's own `do_execute` and returns
-True, as SQLAlchemy's documentation describes for these events.
+True, as SQLAlchemy's documentation describes for these events; another `do_execute`
+listener registered before ours that also returns True would hide statements from us.
 
 The hot path after the DBAPI call: a clock read, two additions, and — only inside a
 sampled scope — a memoised shape lookup and a counter increment. The call site is looked
