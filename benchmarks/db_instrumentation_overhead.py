@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -221,8 +222,9 @@ async def main(quick: bool) -> None:
     except OSError as error:
         Console(width=120).print(f"[yellow]PostgreSQL skipped: {error}[/yellow]")
     finally:
-        async with admin.begin() as conn:
-            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        with contextlib.suppress(OSError):
+            async with admin.begin() as conn:
+                await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         await admin.dispose()
 
     title = f"Instrumentation overhead per statement (best of {rounds} rounds x {size})"
