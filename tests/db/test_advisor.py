@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from typer.testing import CliRunner
 
+from overdrive.cli import app
+from overdrive.db import instrument
 from overdrive.db.advisor import advise
 from overdrive.db.errors import AdvisorError
 from tests.db.conftest import schema_name
@@ -54,19 +60,24 @@ async def events_engine(postgres_url: str, seeded_schema: str) -> AsyncIterator[
     await engine.dispose()
 
 
-async def database_state(engine: AsyncEngine) -> tuple[list[str], list[str]]:
+async def database_state(engine: AsyncEngine, schema: str) -> tuple[list[str], int]:
+    """Our schema's indexes, and whether hypopg is installed (others share the server)."""
     async with engine.connect() as conn:
-        indexes = (await conn.execute(text("SELECT indexdef FROM pg_indexes ORDER BY 1"))).all()
-        extensions = (await conn.execute(text("SELECT extname FROM pg_extension ORDER BY 1"))).all()
-    return [row[0] for row in indexes], [row[0] for row in extensions]
+        indexes = await conn.execute(
+            text("SELECT indexdef FROM pg_indexes WHERE schemaname = :s ORDER BY 1"), {"s": schema}
+        )
+        hypopg = await conn.scalar(
+            text("SELECT count(*) FROM pg_extension WHERE extname = 'hypopg'")
+        )
+    return [row[0] for row in indexes.all()], int(hypopg or 0)
 
 
 @pytest.mark.parametrize("use_hypopg", [None, False])
 async def test_recommends_the_composite_and_rejects_the_useless(
-    events_engine: AsyncEngine, use_hypopg: bool | None
+    events_engine: AsyncEngine, seeded_schema: str, use_hypopg: bool | None
 ) -> None:
     """Equality then range column is proven; a boolean column index is tried and refused."""
-    before = await database_state(events_engine)
+    before = await database_state(events_engine, seeded_schema)
     async with events_engine.connect() as conn:
         hypopg = await conn.scalar(
             text("SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'")
@@ -82,7 +93,7 @@ async def test_recommends_the_composite_and_rejects_the_useless(
     assert report.rejected[0].improvement < 0.5
     assert "events (kind)" in report.covered
     assert report.errors == []
-    assert await database_state(events_engine) == before
+    assert await database_state(events_engine, seeded_schema) == before
 
 
 async def test_a_higher_bar_turns_a_recommendation_down(events_engine: AsyncEngine) -> None:
@@ -132,3 +143,31 @@ async def test_bad_min_improvement_is_refused(events_engine: AsyncEngine) -> Non
     """min_improvement must be a share strictly between 0 and 1."""
     with pytest.raises(AdvisorError):
         await advise(events_engine, [COMPOSITE], min_improvement=50)
+
+
+async def test_slow_log_dump_round_trips_through_the_cli(
+    events_engine: AsyncEngine, seeded_schema: str, postgres_url: str, tmp_path: Path
+) -> None:
+    """Statements captured by the slow log (asyncpg $n) are advised by `overdrive advise`."""
+    insight = instrument(events_engine, slow_query_ms=0, capture_plans=False)
+    try:
+        async with events_engine.connect() as conn:
+            await conn.execute(
+                text(
+                    f'SELECT * FROM "{seeded_schema}".events '
+                    "WHERE account_id = :account AND created_at > :since ORDER BY created_at"
+                ),
+                {"account": 42, "since": datetime.datetime(2026, 3, 1)},
+            )
+    finally:
+        insight.close()
+    log = tmp_path / "slow.json"
+    log.write_text(json.dumps(insight.slow_queries()))
+    argv = ["advise", postgres_url, "--from-log", str(log), "--json"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, argv)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert [r["columns"] for r in report["recommendations"]] == [["account_id", "created_at"]]
+    assert report["recommendations"][0]["create_statement"].startswith(
+        f'CREATE INDEX CONCURRENTLY "events_account_id_created_at_idx" ON "{seeded_schema}"'
+    )
