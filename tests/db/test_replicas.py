@@ -81,3 +81,36 @@ def test_sync_engines_are_refused(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigurationError):
         ReplicaRouter(create_engine("sqlite://"), [])  # type: ignore[arg-type]
+
+
+async def test_routing_on_postgres(postgres_url: str, pg_schema: str) -> None:
+    """On asyncpg engines too: a replica schema answers read-only reads, the primary writes."""
+    url = postgres_url.replace("postgresql://", "postgresql+asyncpg://")
+    replica_schema = f"{pg_schema}_replica"
+    engines: list[AsyncEngine] = []
+    for schema, label in ((pg_schema, "primary"), (replica_schema, "replica")):
+        admin = create_async_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
+        await admin.dispose()
+        engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+            await conn.execute(Author.__table__.insert().values(id=1, name=label))
+        engines.append(engine)
+    router = ReplicaRouter(engines[0], engines[1:])
+    try:
+        async with router.session(read_only=True) as session:
+            assert await source(session) == "replica"
+            session.add(Author(id=2, name="written"))
+            await session.commit()
+            assert await source(session) == "primary"
+        async with router.session() as session:
+            assert await session.get(Author, 2) is not None
+    finally:
+        for engine in engines:
+            await engine.dispose()
+        admin = create_async_engine(url)
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{replica_schema}" CASCADE'))
+        await admin.dispose()
