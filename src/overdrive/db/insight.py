@@ -43,7 +43,6 @@ from overdrive.errors import ConfigurationError
 __all__ = ["QueryInsight", "instrument"]
 
 
-
 class QueryInsight:
     """What `instrument()` returns: scopes, counters, reports and invalidation for one engine.
 
