@@ -9,6 +9,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from overdrive.cli import app
+from tests.servers import free_port
 
 runner = CliRunner()
 
@@ -81,3 +82,15 @@ def test_advise_refuses_a_non_url() -> None:
     """Something that is not a URL is refused before anything is opened."""
     result = runner.invoke(app, ["advise", "not-a-url", "--from-log", "x"])
     assert result.exit_code == 2
+
+
+def test_advise_reports_an_unreachable_database(tmp_path: Path) -> None:
+    """A database that refuses connections is one clear line and exit code 2."""
+    log = tmp_path / "q.sql"
+    log.write_text("SELECT * FROM t WHERE a = 1;\n")
+    port = free_port()
+    result = runner.invoke(
+        app, ["advise", f"postgresql://postgres@127.0.0.1:{port}/test", "--from-log", str(log)]
+    )
+    assert result.exit_code == 2
+    assert "cannot reach the database" in result.output
