@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 from importlib.metadata import version
@@ -73,10 +72,9 @@ def bench(
     raise typer.Exit(1 if failed else 0)
 
 
-with contextlib.suppress(ImportError):  # `overdrive advise` comes with the `db` extra
-    from overdrive.db.cli import advise
+from overdrive.db.cli import advise  # noqa: E402 - the query-insight part's command
 
-    app.command()(advise)
+app.command()(advise)
 
 
 def main() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 import overdrive.db
 
 REQUIRED = {"Cursor", "InvalidCursor", "NPlusOneError", "Page", "instrument", "paginate"}
@@ -34,3 +36,10 @@ def test_errors_derive_from_overdrive_error() -> None:
     for error in errors:
         assert issubclass(error, OverdriveError)
     assert overdrive.db.InvalidCursor.status_code == 400
+
+
+def test_every_export_has_a_home() -> None:
+    """The lazy table and `__all__` name the same things; unknown names are AttributeError."""
+    assert sorted(overdrive.db._HOMES) == overdrive.db.__all__
+    with pytest.raises(AttributeError):
+        _ = overdrive.db.not_a_name

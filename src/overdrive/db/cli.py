@@ -1,7 +1,8 @@
 """`overdrive advise DATABASE_URL`: index advice proven by the planner, as a rich table.
 
 Registered on the `overdrive` command by `overdrive.cli`. SQLAlchemy and sqlglot are
-imported only when the command runs, so the rest of the CLI works without the `db` extra.
+imported only when the command runs, so the rest of the CLI starts fast and works
+without the `db` extra; `advise` itself then says which extra to install.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+
+from overdrive.db.errors import AdvisorError
 
 if TYPE_CHECKING:
     from overdrive.db.advisor import AdviceReport
@@ -68,8 +71,6 @@ def advise(
 
     Never changes the database: candidates are hypothetical (HypoPG) or rolled back.
     """
-    from overdrive.db.errors import AdvisorError
-
     console = Console()
     if (from_log is None) == (not from_pg_stat_statements):
         console.print(
@@ -80,6 +81,12 @@ def advise(
         report = asyncio.run(
             _run(async_url(database_url), from_log, limit, min_improvement, hypopg)
         )
+    except ImportError as error:
+        console.print(
+            '[red]advise needs[/red] pip install "overdrive[db]" and an asyncio driver '
+            f"(asyncpg, aiosqlite): {error}"
+        )
+        raise typer.Exit(2) from error
     except AdvisorError as error:
         console.print(f"[red]advise:[/red] {error}")
         raise typer.Exit(2) from error
@@ -96,7 +103,6 @@ async def _run(
     from sqlalchemy.ext.asyncio import create_async_engine
 
     from overdrive.db.advisor import advise as advise_statements
-    from overdrive.db.errors import AdvisorError
     from overdrive.db.statements import load_log, read_pg_stat_statements
 
     try:
