@@ -76,5 +76,10 @@ def bench(
     raise typer.Exit(1 if failed else 0)
 
 
+from overdrive.db.cli import advise  # noqa: E402 - the query-insight part's command
+
+app.command()(advise)
+
+
 def main() -> None:
     app()
