@@ -11,6 +11,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from overdrive.load import cli as load_command
+
 app = typer.Typer(
     name="overdrive",
     help="Make an ASGI API fast, keep it fast, and prove it.",
@@ -74,3 +76,6 @@ def bench(
 
 def main() -> None:
     app()
+
+
+load_command.register(app)
