@@ -26,8 +26,17 @@ def _serve(delay_ms: int) -> Iterator[str]:
         "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "src")]),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "tests.load.apps:app", "--port", str(port),
-         "--log-level", "warning", "--no-access-log"],
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "tests.load.apps:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
         cwd=ROOT,
         env=environment,
     )

@@ -12,7 +12,9 @@ from overdrive.errors import ConfigurationError
 from overdrive.load.baseline import Tolerances, compare, load_baseline, save_baseline
 
 
-def summary(p95: float, rps: float, error_rate: float = 0.0, route_p95: float = 10.0) -> dict[str, Any]:
+def summary(
+    p95: float, rps: float, error_rate: float = 0.0, route_p95: float = 10.0
+) -> dict[str, Any]:
     figures = {"p50": p95 / 2, "p95": p95, "p99": p95 * 1.5, "rps": rps, "error_rate": error_rate}
     return {"total": figures, "routes": {"/a": {**figures, "p95": route_p95}}}
 
@@ -26,13 +28,18 @@ def test_an_unchanged_run_does_not_regress() -> None:
     rows = compare(summary(50, 200), summary(50, 200), Tolerances())
     assert regressed(rows) == set()
     assert {(row.scope, row.metric) for row in rows} >= {
-        ("overall", "p95"), ("overall", "rps"), ("overall", "error_rate"), ("/a", "p95"),
+        ("overall", "p95"),
+        ("overall", "rps"),
+        ("overall", "error_rate"),
+        ("/a", "p95"),
     }
 
 
 def test_p95_beyond_its_tolerance_regresses() -> None:
     """p95 +30 % fails the default +20 %; +10 % does not."""
-    assert ("overall", "p95") in regressed(compare(summary(50, 200), summary(65, 200), Tolerances()))
+    assert ("overall", "p95") in regressed(
+        compare(summary(50, 200), summary(65, 200), Tolerances())
+    )
     assert regressed(compare(summary(50, 200), summary(55, 200), Tolerances())) == set()
 
 
@@ -44,9 +51,14 @@ def test_route_p95_regresses_on_its_own() -> None:
 
 def test_throughput_drop_beyond_its_tolerance_regresses() -> None:
     """Throughput −20 % fails the default −15 %; −10 % does not; a custom tolerance applies."""
-    assert ("overall", "rps") in regressed(compare(summary(50, 200), summary(50, 160), Tolerances()))
+    assert ("overall", "rps") in regressed(
+        compare(summary(50, 200), summary(50, 160), Tolerances())
+    )
     assert regressed(compare(summary(50, 200), summary(50, 180), Tolerances())) == set()
-    assert regressed(compare(summary(50, 200), summary(50, 160), Tolerances(rps_decrease=0.25))) == set()
+    assert (
+        regressed(compare(summary(50, 200), summary(50, 160), Tolerances(rps_decrease=0.25)))
+        == set()
+    )
 
 
 def test_error_rate_rise_regresses() -> None:
@@ -57,12 +69,22 @@ def test_error_rate_rise_regresses() -> None:
 
 def test_sub_millisecond_moves_are_noise() -> None:
     """0.5 ms to 0.9 ms is +80 % but not a regression."""
-    assert regressed(compare(summary(0.5, 200, route_p95=0.5), summary(0.9, 200, route_p95=0.9), Tolerances())) == set()
+    assert (
+        regressed(
+            compare(
+                summary(0.5, 200, route_p95=0.5), summary(0.9, 200, route_p95=0.9), Tolerances()
+            )
+        )
+        == set()
+    )
 
 
 def test_change_is_relative_and_none_from_zero() -> None:
     """The table's change column is a fraction; from a zero baseline it is undefined."""
-    rows = {(row.scope, row.metric): row for row in compare(summary(50, 200), summary(60, 200), Tolerances())}
+    rows = {
+        (row.scope, row.metric): row
+        for row in compare(summary(50, 200), summary(60, 200), Tolerances())
+    }
     assert rows[("overall", "p95")].change == pytest.approx(0.2)
     assert rows[("overall", "error_rate")].change is None
 

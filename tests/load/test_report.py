@@ -10,11 +10,30 @@ from overdrive.load.report import render_html
 
 
 def document(**overrides: Any) -> dict[str, Any]:
-    figures = {"requests": 100.0, "failures": 1.0, "error_rate": 0.01, "rps": 50.0,
-               "p50": 2.0, "p90": 3.0, "p95": 4.0, "p99": 8.0, "max": 12.0, "avg": 2.5, "min": 0.5}
+    figures = {
+        "requests": 100.0,
+        "failures": 1.0,
+        "error_rate": 0.01,
+        "rps": 50.0,
+        "p50": 2.0,
+        "p90": 3.0,
+        "p95": 4.0,
+        "p99": 8.0,
+        "max": 12.0,
+        "avg": 2.5,
+        "min": 0.5,
+    }
     timeline = [
-        {"start": float(t), "span": 1.0, "requests": 50, "failures": t % 2, "p50": 2.0,
-         "p95": 4.0, "p99": 8.0, "users": 5}
+        {
+            "start": float(t),
+            "span": 1.0,
+            "requests": 50,
+            "failures": t % 2,
+            "p50": 2.0,
+            "p95": 4.0,
+            "p99": 8.0,
+            "users": 5,
+        }
         for t in range(4)
     ]
     base = {
@@ -31,11 +50,26 @@ def document(**overrides: Any) -> dict[str, Any]:
             {"expression": "p95<200ms", "metric": "p95", "observed": 4.0, "passed": True},
             {"expression": "route:/x:p95<1ms", "metric": "p95", "observed": None, "passed": False},
         ],
-        "baseline": {"path": "base.json", "movements": [
-            {"scope": "overall", "metric": "p95", "baseline": 2.0, "current": 4.0, "change": 1.0,
-             "limit": "+20%", "regressed": True}]},
-        "server": {"cache_hit_ratio": 0.75, "cache_hit_ratio_by_tier": {"l1": 0.75},
-                   "db_statements_per_request": 2.0, "server_requests": 200.0},
+        "baseline": {
+            "path": "base.json",
+            "movements": [
+                {
+                    "scope": "overall",
+                    "metric": "p95",
+                    "baseline": 2.0,
+                    "current": 4.0,
+                    "change": 1.0,
+                    "limit": "+20%",
+                    "regressed": True,
+                }
+            ],
+        },
+        "server": {
+            "cache_hit_ratio": 0.75,
+            "cache_hit_ratio_by_tier": {"l1": 0.75},
+            "db_statements_per_request": 2.0,
+            "server_requests": 200.0,
+        },
         "errors": {"HTTPError: 500": 2},
         "run_error": None,
         "aborted_by": None,
@@ -50,8 +84,16 @@ def test_report_holds_every_section() -> None:
     html = render_html(document())
     assert html.count("<svg") == 4
     assert html.count("<polyline") >= 6
-    for text in ("Thresholds", "FAIL", "no data", "/items/{id}", "regressed", "75.0%", "2.00",
-                 "HTTPError: 500"):
+    for text in (
+        "Thresholds",
+        "FAIL",
+        "no data",
+        "/items/{id}",
+        "regressed",
+        "75.0%",
+        "2.00",
+        "HTTPError: 500",
+    ):
         assert text in html
 
 
@@ -66,8 +108,15 @@ def test_report_fetches_nothing_and_escapes_input() -> None:
 
 def test_failed_runs_explain_themselves() -> None:
     """A failed or aborted run says why at the top."""
-    html = render_html(document(run_error="target unreachable: refused", aborted_by="p95<1ms",
-                                verdict="run failed", exit_code=3, timeline=[]))
+    html = render_html(
+        document(
+            run_error="target unreachable: refused",
+            aborted_by="p95<1ms",
+            verdict="run failed",
+            exit_code=3,
+            timeline=[],
+        )
+    )
     assert "The run failed: target unreachable: refused" in html
     assert "Aborted early: threshold p95&lt;1ms" in html
 

@@ -18,14 +18,17 @@ def test_the_sample_scenario_loads() -> None:
     """Weights, think time, headers, parameters and expected status all arrive."""
     scenario = load_yaml_scenario(SCENARIOS / "reader.yaml")
     items, feedback, status = scenario.endpoints
-    assert items.weight == 3 and items.method == "GET"
+    assert (items.weight, items.method) == (3, "GET")
     assert scenario.think_time == (0.01, 0.03)
     assert scenario.headers == {"Accept": "application/json"}
     assert status.expect == 201
     rng = random.Random(1)
     urls = {items.url(rng) for _ in range(200)}
     assert all(url.startswith("/items/") and 1 <= int(url.rsplit("/", 1)[1]) <= 50 for url in urls)
-    assert {feedback.url(rng) for _ in range(50)} == {"/boards/alpha/feedback", "/boards/beta/feedback"}
+    assert {feedback.url(rng) for _ in range(50)} == {
+        "/boards/alpha/feedback",
+        "/boards/beta/feedback",
+    }
 
 
 @pytest.mark.parametrize(
@@ -33,7 +36,10 @@ def test_the_sample_scenario_loads() -> None:
     [
         ([], "expected a mapping"),
         ({"endpoints": []}, "non-empty list"),
-        ({"endpoints": [{"path": "items"}]}, r"endpoints\[0\]: `path` must be a string starting with /"),
+        (
+            {"endpoints": [{"path": "items"}]},
+            r"endpoints\[0\]: `path` must be a string starting with /",
+        ),
         ({"endpoints": [{"path": "/a", "method": "FETCH"}]}, "method 'FETCH'"),
         ({"endpoints": [{"path": "/a", "weight": 0}]}, "`weight` must be a whole number"),
         ({"endpoints": [{"path": "/a/{id}"}]}, r"path parameter \{id\} has no values"),

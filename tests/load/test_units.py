@@ -10,8 +10,16 @@ from overdrive.load.units import format_duration, parse_duration
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("30s", 30), ("2m", 120), ("1h30m", 5400), ("1m30s", 90), ("200ms", 0.2), ("1.5s", 1.5),
-     ("250us", 0.00025), ("45", 45)],
+    [
+        ("30s", 30),
+        ("2m", 120),
+        ("1h30m", 5400),
+        ("1m30s", 90),
+        ("200ms", 0.2),
+        ("1.5s", 1.5),
+        ("250us", 0.00025),
+        ("45", 45),
+    ],
 )
 def test_parses_compound_durations(text: str, seconds: float) -> None:
     """Units combine left to right and a bare number is seconds by default."""

@@ -184,6 +184,8 @@ class Engine:
             now = time.perf_counter()
             if load_ended is None and self._load_finished(runner, load):
                 load_ended = now
+                if load is None and not workers and not self.stats.current.requests:
+                    break  # the interval after the plan's end carries no load: no empty point
             self._tick(interval_start - start, now - interval_start, self._users(runner), start)
             interval_start = now
             if load_ended is not None and (load is None or load.dead):

@@ -92,6 +92,10 @@ def render_html(document: dict[str, Any]) -> str:
 def _plan_text(plan: dict[str, Any]) -> str:
     if plan["kind"] == "arrival_rate":
         return f"open model, {plan['rate']:g} req/s for {format_duration(plan['duration'])}"
+    stages = plan["stages"]
+    first, *rest = stages
+    if len(rest) == 1 and first["duration"] == 0 and first["target"] == rest[0]["target"]:
+        return f"{stages[1]['target']} users for {format_duration(stages[1]['duration'])}"
     steps = ", ".join(f"{format_duration(s['duration'])}→{s['target']}" for s in plan["stages"])
     return f"stages {steps}"
 
