@@ -6,7 +6,8 @@ import random
 
 import pytest
 
-from overdrive.load.stats import MAX_ROUTES, MAX_TIMELINE_POINTS, OVERFLOW_ROUTE, LoadStats
+from overdrive.load import stats as stats_module
+from overdrive.load.stats import MAX_ROUTES, OVERFLOW_ROUTE, LoadStats
 
 
 def test_percentiles_match_the_sorted_samples() -> None:
@@ -16,6 +17,7 @@ def test_percentiles_match_the_sorted_samples() -> None:
     stats = LoadStats()
     for sample in samples:
         stats.record("/a", sample)
+    stats.close_interval(0.0, 10.0, users=1)
     ordered = sorted(samples)
     figures = stats.total.figures(10.0)
     for percentile in (50, 95, 99):
@@ -31,6 +33,7 @@ def test_failures_and_transport_failures_are_counted() -> None:
     stats.record("/a", 1000)
     stats.record("/a", 1000, error="HTTPError: 500")
     stats.record("/a", 1000, error="ConnectionRefusedError", transport=True)
+    stats.close_interval(0.0, 1.0, users=1)
     assert stats.total.figures(1.0)["error_rate"] == pytest.approx(2 / 3)
     assert stats.total.transport_failures == 1
     assert stats.errors == {"HTTPError: 500": 1, "ConnectionRefusedError": 1}
@@ -46,17 +49,22 @@ def test_distinct_routes_are_capped() -> None:
     assert stats.overflowed
 
 
-def test_timeline_halves_its_resolution_instead_of_growing() -> None:
-    """A long run keeps at most MAX_TIMELINE_POINTS points, with every request still counted."""
+def test_timeline_halves_its_resolution_instead_of_growing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A long run keeps at most the cap of points, with every request and second still counted."""
+    cap = 40
+    monkeypatch.setattr(stats_module, "MAX_TIMELINE_POINTS", cap)
     stats = LoadStats()
-    for second in range(MAX_TIMELINE_POINTS * 3):
+    for second in range(cap * 3 + 1):
         stats.record("/a", 1000 + second)
         stats.close_interval(float(second), 1.0, users=1)
-    assert len(stats.timeline) <= MAX_TIMELINE_POINTS
-    assert sum(point["requests"] for point in stats.timeline) == MAX_TIMELINE_POINTS * 3
-    assert stats.timeline[-1]["start"] + stats.timeline[-1]["span"] == pytest.approx(
-        MAX_TIMELINE_POINTS * 3
+    assert len(stats.timeline) <= cap
+    assert sum(point["requests"] for point in stats.timeline) == cap * 3 + 1
+    last = stats.timeline[-1]
+    assert last["start"] + last["span"] == pytest.approx(cap * 3 + 1)
+    assert max(point["p99"] for point in stats.timeline) == pytest.approx(
+        1.0 + cap * 3 / 1000, rel=0.01
     )
+
 
 
 def test_worker_reports_merge_exactly() -> None:
@@ -71,6 +79,8 @@ def test_worker_reports_merge_exactly() -> None:
             direct.record(route, latency, error=error)
             worker.record(route, latency, error=error)
         master.merge_report(worker.drain())
+        master.close_interval(0.0, 1.0, users=1)
+    direct.close_interval(0.0, 1.0, users=1)
     assert worker.routes == {}
     for route in ("/a", "/b"):
         assert master.routes[route].figures(1.0) == direct.routes[route].figures(1.0)

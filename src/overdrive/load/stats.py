@@ -80,7 +80,8 @@ class RouteStats:
         self.transport_failures += other.transport_failures
 
     def reset(self) -> None:
-        self.histogram.reset()
+        # A fresh histogram costs 0.2 ms; hdrh's reset() zeroes its buckets in a Python loop (3 ms).
+        self.histogram = _histogram()
         self.requests = self.failures = self.transport_failures = 0
 
     def percentile_ms(self, percentile: float) -> float:
@@ -125,7 +126,10 @@ class RouteStats:
 
 
 class LoadStats:
-    """Everything a run measured, in memory bounded by routes × histogram size."""
+    """Everything a run measured, in memory bounded by routes × histogram size.
+
+    `total` covers every closed interval: close the last one before reading it.
+    """
 
     def __init__(self) -> None:
         self.total = RouteStats()
@@ -149,9 +153,10 @@ class LoadStats:
     def record(
         self, name: str, latency_us: int, *, error: str | None = None, transport: bool = False
     ) -> None:
+        # Two histograms per request, not three: the run's total absorbs each interval
+        # when it closes (adding a histogram walks only its non-empty buckets).
         failed = error is not None
         self.route(name).record(latency_us, failed=failed, transport=transport)
-        self.total.record(latency_us, failed=failed, transport=transport)
         self.current.record(latency_us, failed=failed, transport=transport)
         if error is not None:
             self.count_error(error, 1)
@@ -173,6 +178,7 @@ class LoadStats:
             p99=current.percentile_ms(99),
             users=users,
         )
+        self.total.merge(current)
         current.reset()
         self.timeline.append(point)
         if len(self.timeline) > MAX_TIMELINE_POINTS:
@@ -196,7 +202,6 @@ class LoadStats:
         for name, encoded in report["routes"].items():
             stats = RouteStats.decode(encoded)
             self.route(name).merge(stats)
-            self.total.merge(stats)
             self.current.merge(stats)
         for error, count in report["errors"].items():
             self.count_error(error, int(count))
