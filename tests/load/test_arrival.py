@@ -97,3 +97,26 @@ def test_rate_out_of_reach_is_a_failed_run_exit_3(slow_server: str, tmp_path: Pa
     assert "could not reach 50 req/s" in result.stderr
     document = json.loads(summary.read_text())
     assert document["arrivals"]["dropped"] > 50
+
+
+def test_latency_counts_from_the_intended_start(fast_server: str, tmp_path: Path) -> None:
+    """A 0.5 s client freeze delays the iterations due meanwhile; their latency includes it."""
+    summary = tmp_path / "summary.json"
+    result = run_load(
+        str(SCENARIOS / "stall.py"),
+        "--host",
+        fast_server,
+        "--rate",
+        "50",
+        "--duration",
+        "3s",
+        "--json",
+        str(summary),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(summary.read_text())
+    total = document["total"]
+    assert document["arrivals"]["max_lag_ms"] >= 400
+    assert total["max"] >= 400  # the server answered fast; the wait was the generator's
+    assert total["p95"] >= 150
+    assert total["p50"] < 50

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.load.conftest import SCENARIOS, run_load
+from tests.load.conftest import ROOT, SCENARIOS, run_load
 from tests.servers import free_port
 
 pytestmark = pytest.mark.slow
@@ -232,6 +235,55 @@ def test_local_workers_share_the_load(fast_server: str, tmp_path: Path) -> None:
     assert document["routes"]["/items/{id}"]["requests"] > 50
     assert document["total"]["p95"] > 0
     assert document["server"]["server_requests"] >= document["total"]["requests"]
+
+
+def test_master_and_worker_commands(fast_server: str, tmp_path: Path) -> None:
+    """`--master` waits for a `--worker HOST:PORT` started separately, as on two machines."""
+    port = free_port()
+    summary = tmp_path / "summary.json"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from overdrive.cli import main; main()",
+            "load",
+            str(SCENARIOS / "reader.py"),
+            "--worker",
+            f"127.0.0.1:{port}",
+            "--max-duration",
+            "40s",
+        ],
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        result = run_load(
+            str(SCENARIOS / "reader.py"),
+            "--host",
+            fast_server,
+            "--users",
+            "2",
+            "--duration",
+            "2s",
+            "--master",
+            "--expect-workers",
+            "1",
+            "--master-port",
+            str(port),
+            "--json",
+            str(summary),
+        )
+        assert worker.wait(timeout=30) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()
+    assert result.returncode == 0, result.stdout + result.stderr
+    document = json.loads(summary.read_text())
+    assert document["workers"] == 1
+    assert document["total"]["requests"] > 20
 
 
 def test_reports_are_written(fast_server: str, tmp_path: Path) -> None:

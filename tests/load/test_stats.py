@@ -66,7 +66,6 @@ def test_timeline_halves_its_resolution_instead_of_growing(monkeypatch: pytest.M
     )
 
 
-
 def test_worker_reports_merge_exactly() -> None:
     """Draining on a worker and merging on the master equals recording in one place."""
     rng = random.Random(3)
