@@ -165,6 +165,23 @@ def test_unreachable_target_exit_3(tmp_path: Path) -> None:
     assert json.loads(summary.read_text())["verdict"] == "run failed"
 
 
+def test_a_scenario_without_requests_exit_3(fast_server: str) -> None:
+    """A run that measured nothing is a failed run, not a pass with vacuous thresholds."""
+    result = run_load(
+        str(SCENARIOS / "idle.py"),
+        "--host",
+        fast_server,
+        "--users",
+        "2",
+        "--duration",
+        "1s",
+        "-t",
+        "p95<200ms",
+    )
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "made no requests" in result.stderr
+
+
 def test_yaml_scenario_runs_with_named_routes(fast_server: str, tmp_path: Path) -> None:
     """The YAML form names each request by its path template and checks `expect`."""
     summary = tmp_path / "summary.json"

@@ -13,7 +13,7 @@ from overdrive.errors import ConfigurationError
 from overdrive.load.baseline import Tolerances
 from overdrive.load.runner import EXIT_RUN_FAILED, EXIT_USAGE, LoadOptions, run_load, run_worker
 from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_stages
-from overdrive.load.units import parse_duration
+from overdrive.load.units import format_figure, parse_duration
 
 __all__ = ["load", "register"]
 
@@ -192,7 +192,11 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
     if document["thresholds"]:
         table = Table("threshold", "observed", "result", title="Thresholds", title_justify="left")
         for result in document["thresholds"]:
-            observed = "no data" if result["observed"] is None else f"{result['observed']:.4g}"
+            observed = (
+                "no data"
+                if result["observed"] is None
+                else format_figure(result["metric"], result["observed"])
+            )
             verdict = "[green]pass" if result["passed"] else "[red]FAIL"
             table.add_row(result["expression"], observed, verdict)
         console.print(table)
@@ -210,8 +214,8 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
             table.add_row(
                 row["scope"],
                 row["metric"],
-                f"{row['baseline']:.4g}",
-                f"{row['current']:.4g}",
+                format_figure(row["metric"], row["baseline"]),
+                format_figure(row["metric"], row["current"]),
                 change,
                 row["limit"] or "",
                 verdict,

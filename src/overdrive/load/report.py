@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from overdrive.load.charts import Series, line_chart
-from overdrive.load.units import format_duration
+from overdrive.load.units import format_duration, format_figure
 
 __all__ = ["render_html", "write_html", "write_json"]
 
@@ -71,6 +71,8 @@ def render_html(document: dict[str, Any]) -> str:
     sections.append("<h2>Routes</h2>" + _routes(document))
     if document.get("baseline"):
         sections.append("<h2>Against the baseline</h2>" + _baseline(document["baseline"]))
+    if document.get("arrivals"):
+        sections.append("<h2>Open model</h2>" + _arrivals(document["arrivals"]))
     if document.get("server"):
         sections.append("<h2>Server side</h2>" + _server(document["server"]))
     if document.get("errors"):
@@ -172,7 +174,7 @@ def _thresholds(results: list[dict[str, Any]]) -> str:
     for result in results:
         observed = result["observed"]
         metric = result["metric"]
-        shown = "no data" if observed is None else _figure(metric, observed)
+        shown = "no data" if observed is None else format_figure(metric, observed)
         status = '<td class="ok">pass</td>' if result["passed"] else '<td class="bad">FAIL</td>'
         rows.append(
             f"<tr><td>{escape(result['expression'])}</td><td>{escape(shown)}</td>{status}</tr>"
@@ -208,13 +210,32 @@ def _baseline(baseline: dict[str, Any]) -> str:
         )
         rows.append(
             f"<tr><td>{escape(row['scope'])}</td><td>{escape(row['metric'])}</td>"
-            f"<td>{escape(_figure(row['metric'], row['baseline']))}</td>"
-            f"<td>{escape(_figure(row['metric'], row['current']))}</td><td>{escape(change)}</td>"
+            f"<td>{escape(format_figure(row['metric'], row['baseline']))}</td>"
+            f"<td>{escape(format_figure(row['metric'], row['current']))}</td>"
+            f"<td>{escape(change)}</td>"
             f"<td>{escape(row['limit'] or '')}</td>{status}</tr>"
         )
     head = _header("Scope", "Metric", "Baseline", "Now", "Change", "Limit", "Result")
     source = f'<p class="meta">Baseline: {escape(baseline["path"])}</p>'
     return f"{source}<table>{head}{''.join(rows)}</table>"
+
+
+def _arrivals(arrivals: dict[str, Any]) -> str:
+    rows = [
+        ("requested rate", f"{arrivals['target_rate']:g}/s"),
+        ("achieved rate", f"{arrivals['achieved_rate']:.1f}/s"),
+        ("iterations started", f"{arrivals['issued']} of {arrivals['intended']}"),
+        ("dropped (in-flight bound reached)", f"{arrivals['dropped']}"),
+        (
+            "largest start delay (added to latency)",
+            format_figure("latency", arrivals["max_lag_ms"]),
+        ),
+    ]
+    rows += [
+        (f"task error: {error}", str(count)) for error, count in arrivals["task_errors"].items()
+    ]
+    body = "".join(f"<tr><td>{escape(k)}</td><td>{escape(v)}</td></tr>" for k, v in rows)
+    return f"<table><tr><th>Figure</th><th>Value</th></tr>{body}</table>"
 
 
 def _server(server: dict[str, Any]) -> str:
@@ -232,15 +253,7 @@ def _server(server: dict[str, Any]) -> str:
 
 
 def _ms(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
-
-
-def _figure(metric: str, value: float) -> str:
-    if metric == "error_rate":
-        return f"{value:.2%}"
-    if metric == "rps":
-        return f"{value:.1f}/s"
-    return _ms(value)
+    return "—" if value is None else format_figure("latency", value)
 
 
 def _header(*names: str) -> str:

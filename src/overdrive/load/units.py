@@ -10,7 +10,7 @@ import re
 
 from overdrive.errors import ConfigurationError
 
-__all__ = ["format_duration", "parse_duration"]
+__all__ = ["format_duration", "format_figure", "parse_duration"]
 
 _UNIT_SECONDS = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _PART = re.compile(r"(\d+(?:\.\d+)?)(us|µs|ms|s|m|h)")
@@ -51,3 +51,12 @@ def format_duration(seconds: float) -> str:
         return f"{seconds:.1f}s".replace(".0s", "s")
     minutes, rest = divmod(round(seconds), 60)
     return f"{minutes}m{rest:02d}s"
+
+
+def format_figure(metric: str, value: float) -> str:
+    """A threshold metric's value with its unit: 4.51 ms, 0.25%, 120.0/s."""
+    if metric == "error_rate":
+        return f"{value:.2%}"
+    if metric == "rps":
+        return f"{value:.1f}/s"
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
