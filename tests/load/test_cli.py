@@ -119,7 +119,7 @@ def test_abort_on_breach_stops_early(slow_server: str, tmp_path: Path) -> None:
         (["--users", "2", "--rate", "5", "--duration", "1s"], "exactly one load shape"),
         (["--stages", "1s"], "write <duration>:<users>"),
         (["--users", "2", "--duration", "1s", "--baseline", "absent.json"], "no baseline at"),
-        (["--rate", "5", "--duration", "1s", "--workers", "2"], "one process"),
+        (["--users", "2", "--duration", "1s", "--workers", "-1"], "--workers must be at least 0"),
     ],
 )
 def test_usage_errors_exit_2(fast_server: str, arguments: list[str], message: str) -> None:

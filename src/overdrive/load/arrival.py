@@ -29,7 +29,7 @@ from locust.user.users import User
 
 from overdrive.load.stages import ArrivalRate
 
-__all__ = ["LAG_ATTRIBUTE", "ArrivalCounts", "OpenModel"]
+__all__ = ["LAG_ATTRIBUTE", "ArrivalCounts", "OpenModel", "rate_failure"]
 
 LAG_ATTRIBUTE = "overdrive_schedule_lag"
 # A run that issues fewer than this share of its timetable did not reach its rate.
@@ -38,12 +38,55 @@ REQUIRED_SHARE = 0.95
 
 @dataclass(slots=True)
 class ArrivalCounts:
+    """What happened to the timetable; workers' counts add up on the master."""
+
     intended: int = 0
     issued: int = 0
     dropped: int = 0
     max_lag: float = 0.0
     issue_window: float = 0.0
     task_errors: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: ArrivalCounts) -> None:
+        self.intended += other.intended
+        self.issued += other.issued
+        self.dropped += other.dropped
+        self.max_lag = max(self.max_lag, other.max_lag)
+        self.issue_window = max(self.issue_window, other.issue_window)
+        for error, count in other.task_errors.items():
+            self.task_errors[error] = self.task_errors.get(error, 0) + count
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "intended": self.intended,
+            "issued": self.issued,
+            "dropped": self.dropped,
+            "max_lag": self.max_lag,
+            "issue_window": self.issue_window,
+            "task_errors": self.task_errors,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ArrivalCounts:
+        return cls(**data)
+
+
+def rate_failure(plan: ArrivalRate, counts: ArrivalCounts) -> str | None:
+    """Why the run did not reach its rate, or None when it did."""
+    wanted = round(plan.rate * plan.duration)
+    if counts.dropped > wanted * (1 - REQUIRED_SHARE):
+        return (
+            f"the open model could not reach {plan.rate:g} req/s: {counts.dropped} of {wanted}"
+            f" arrivals dropped with {plan.max_in_flight} iterations in flight"
+            " (raise --max-in-flight or lower the rate)"
+        )
+    achieved = counts.issued / counts.issue_window if counts.issue_window else 0.0
+    if achieved < plan.rate * REQUIRED_SHARE:
+        return (
+            f"the open model could not reach {plan.rate:g} req/s: the load generator issued"
+            f" only {achieved:.1f}/s (it is CPU-bound: use --workers or a lower rate)"
+        )
+    return None
 
 
 class OpenModel:
@@ -87,24 +130,6 @@ class OpenModel:
             for user in users:
                 _quietly(user.on_stop)
         return counts
-
-    def failure(self) -> str | None:
-        """Why the run did not reach its rate, or None when it did."""
-        counts, plan = self.counts, self.plan
-        wanted = round(plan.rate * plan.duration)
-        if counts.dropped > wanted * (1 - REQUIRED_SHARE):
-            return (
-                f"the open model could not reach {plan.rate:g} req/s: {counts.dropped} of {wanted}"
-                f" arrivals dropped with {plan.max_in_flight} iterations in flight"
-                " (raise --max-in-flight or lower the rate)"
-            )
-        achieved = counts.issued / counts.issue_window if counts.issue_window else 0.0
-        if achieved < plan.rate * REQUIRED_SHARE:
-            return (
-                f"the open model could not reach {plan.rate:g} req/s: the load generator issued"
-                f" only {achieved:.1f}/s (it is CPU-bound: use --workers or a lower rate)"
-            )
-        return None
 
     def _iteration(self, due: float) -> None:
         lag = time.perf_counter() - due

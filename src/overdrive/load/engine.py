@@ -34,7 +34,12 @@ from locust.env import Environment  # noqa: E402
 from locust.runners import STATE_STOPPED, STATE_STOPPING, Runner  # noqa: E402
 from locust.shape import LoadTestShape  # noqa: E402
 
-from overdrive.load.arrival import LAG_ATTRIBUTE, OpenModel  # noqa: E402
+from overdrive.load.arrival import (  # noqa: E402
+    LAG_ATTRIBUTE,
+    ArrivalCounts,
+    OpenModel,
+    rate_failure,
+)
 from overdrive.load.errors import ScenarioError  # noqa: E402
 from overdrive.load.scenario import load_user_classes  # noqa: E402
 from overdrive.load.stages import ArrivalRate, Stage, Stages  # noqa: E402
@@ -45,6 +50,8 @@ from overdrive.load.thresholds import evaluate_thresholds, parse_threshold  # no
 # Workers report every second, not every three, so the master's timeline stays smooth.
 locust.runners.WORKER_REPORT_INTERVAL = 1.0
 REPORT_KEY = "overdrive"
+OPEN_MODEL_MESSAGE = "overdrive_open_model"
+OPEN_MODEL_DONE_MESSAGE = "overdrive_open_model_done"
 SPAWN_RATE = 10_000.0  # stages move users once a second; each step applies at once
 WORKER_WAIT_SECONDS = 60.0
 
@@ -84,6 +91,9 @@ class Engine:
         self.percentiles = [float(p) for p in config.get("percentiles", [])]
         self.aborted: str | None = None
         self.open_model: OpenModel | None = None
+        self.arrivals: ArrivalCounts | None = None
+        self.workers_done = 0
+        self.workers_in_flight: dict[str, int] = {}
         user_classes = load_user_classes(Path(config["scenario"]), config.get("user_classes"))
         self.host: str | None = None
         if config.get("role", "local") != "worker":  # a worker takes its host from the master
@@ -130,14 +140,11 @@ class Engine:
         return self._drive(runner, workers=0)
 
     def run_master(self) -> dict[str, Any]:
-        if isinstance(self.plan, ArrivalRate):
-            raise ScenarioError(
-                "an arrival-rate run happens in one process: drop --workers/--master"
-            )
         runner = self.environment.create_master_runner(
             self.config.get("master_bind_host", "127.0.0.1"), int(self.config["master_port"])
         )
         self.environment.events.worker_report.add_listener(self.on_worker_report)
+        runner.register_message(OPEN_MODEL_DONE_MESSAGE, self.on_open_model_done)
         expected = int(self.config["expect_workers"])
         deadline = time.monotonic() + float(self.config.get("worker_wait", WORKER_WAIT_SECONDS))
         while runner.worker_count < expected and time.monotonic() < deadline:
@@ -154,17 +161,57 @@ class Engine:
             self.config["master_host"], int(self.config["master_port"])
         )
         self.environment.events.report_to_master.add_listener(self.on_report_to_master)
+        runner.register_message(OPEN_MODEL_MESSAGE, self.on_open_model)
         assert runner.greenlet is not None
         runner.greenlet.join(timeout=float(self.config.get("max_duration", 3600)))
         runner.quit()
 
     def on_report_to_master(self, client_id: str, data: dict[str, Any]) -> None:
         data[REPORT_KEY] = self.stats.drain()
+        data[REPORT_KEY]["in_flight"] = self.open_model.in_flight if self.open_model else 0
 
     def on_worker_report(self, client_id: str, data: dict[str, Any]) -> None:
         report = data.get(REPORT_KEY)
         if report is not None:
             self.stats.merge_report(report)
+            self.workers_in_flight[client_id] = int(report.get("in_flight", 0))
+
+    # -- the open model across workers: each runs rate / N on its own timetable ----------
+
+    def on_open_model(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Worker side: run our share of the arrival rate, then report what happened."""
+        plan = ArrivalRate(msg.data["rate"], msg.data["duration"], msg.data["max_in_flight"])
+        for user_class in environment.user_classes:
+            user_class.host = msg.data["host"]
+        runner = environment.runner
+        assert runner is not None
+
+        def share() -> None:
+            self.open_model = OpenModel(environment, environment.user_classes, plan)
+            counts = self.open_model.run(float(msg.data["drain"]))
+            runner.send_message(OPEN_MODEL_DONE_MESSAGE, counts.as_dict())
+
+        gevent.spawn(share)
+
+    def on_open_model_done(self, environment: Environment, msg: Any, **_: Any) -> None:
+        """Master side: add a worker's timetable counts."""
+        assert self.arrivals is not None
+        self.arrivals.add(ArrivalCounts.from_dict(msg.data))
+        self.workers_done += 1
+
+    def _remote_open_model(self, runner: Runner, plan: ArrivalRate, workers: int) -> None:
+        drain = float(self.config.get("drain", 5.0))
+        share = {
+            "rate": plan.rate / workers,
+            "duration": plan.duration,
+            "max_in_flight": max(1, plan.max_in_flight // workers),
+            "host": self.host,
+            "drain": drain,
+        }
+        runner.send_message(OPEN_MODEL_MESSAGE, share)
+        deadline = time.monotonic() + plan.duration + drain + 15
+        while self.workers_done < workers and time.monotonic() < deadline:
+            gevent.sleep(0.1)
 
     # -- the run -------------------------------------------------------------------------
 
@@ -172,8 +219,12 @@ class Engine:
         bound = self.plan.total_duration + float(self.config.get("grace", 10.0))
         start = time.perf_counter()
         load: gevent.Greenlet | None = None
-        if isinstance(self.plan, ArrivalRate):
+        if isinstance(self.plan, ArrivalRate) and workers:
+            self.arrivals = ArrivalCounts()
+            load = gevent.spawn(self._remote_open_model, runner, self.plan, workers)
+        elif isinstance(self.plan, ArrivalRate):
             self.open_model = OpenModel(self.environment, self.environment.user_classes, self.plan)
+            self.arrivals = self.open_model.counts
             load = gevent.spawn(self.open_model.run, float(self.config.get("drain", 5.0)))
         else:
             runner.start_shape()
@@ -205,22 +256,23 @@ class Engine:
         end = load_ended if load_ended is not None else time.perf_counter()
         # The plan's end, not the tick that noticed it: rates are per second of load.
         duration = min(end - start, self.plan.total_duration)
-        if self.open_model is not None and self.open_model.counts.issue_window:
-            duration = self.open_model.counts.issue_window
+        if self.arrivals is not None and self.arrivals.issue_window:
+            duration = self.arrivals.issue_window
         return self.summary(duration, self._run_error(), workers=workers)
 
     def _load_finished(self, runner: Runner, load: gevent.Greenlet | None) -> bool:
         if load is not None:
-            return self.open_model is not None and (
-                load.dead
-                or self.open_model.counts.intended
-                >= round(self.open_model.plan.rate * self.open_model.plan.duration)
-            )
+            if load.dead or self.open_model is None:
+                return bool(load.dead)
+            plan = self.open_model.plan
+            return self.open_model.counts.intended >= round(plan.rate * plan.duration)
         return runner.shape_greenlet is None and runner.state in (STATE_STOPPED, STATE_STOPPING)
 
     def _users(self, runner: Runner) -> int:
         if self.open_model is not None:
             return self.open_model.in_flight
+        if self.arrivals is not None:
+            return sum(self.workers_in_flight.values())
         return runner.user_count
 
     def _tick(self, start: float, span: float, users: int, run_start: float) -> None:
@@ -257,14 +309,14 @@ class Engine:
 
     def _run_error(self) -> str | None:
         total = self.stats.total
-        if self.open_model is not None:
-            failure = self.open_model.failure()
+        if self.arrivals is not None and isinstance(self.plan, ArrivalRate):
+            failure = rate_failure(self.plan, self.arrivals)
             if failure is not None:
                 return failure
         if total.requests == 0:
-            if self.open_model is not None and self.open_model.counts.task_errors:
+            if self.arrivals is not None and self.arrivals.task_errors:
                 return "every iteration failed in the scenario's code: " + next(
-                    iter(self.open_model.counts.task_errors)
+                    iter(self.arrivals.task_errors)
                 )
             return "the scenario made no requests"
         if total.transport_failures == total.requests:
@@ -275,10 +327,10 @@ class Engine:
     def summary(self, duration: float, run_error: str | None, workers: int = 0) -> dict[str, Any]:
         stats = self.stats
         arrivals = None
-        if self.open_model is not None:
-            counts = self.open_model.counts
+        if self.arrivals is not None and isinstance(self.plan, ArrivalRate):
+            counts = self.arrivals
             arrivals = {
-                "target_rate": self.open_model.plan.rate,
+                "target_rate": self.plan.rate,
                 "intended": counts.intended,
                 "issued": counts.issued,
                 "dropped": counts.dropped,

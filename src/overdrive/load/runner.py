@@ -111,10 +111,8 @@ def run_load(options: LoadOptions, console: Console | None = None) -> LoadResult
         raise ConfigurationError(
             f"the load command needs {', '.join(missing)}: pip install 'overdrive[load]'"
         )
-    if isinstance(options.plan, ArrivalRate) and (options.workers or options.master):
-        raise ConfigurationError(
-            "an arrival-rate run happens in one process: drop --workers/--master"
-        )
+    if options.workers < 0 or options.expect_workers < 1:
+        raise ConfigurationError("--workers must be at least 0 and --expect-workers at least 1")
     if options.png is not None:
         require_png_support()
     baseline = load_baseline(options.baseline) if options.baseline is not None else None
