@@ -126,3 +126,21 @@ def test_nice_ticks_cover_the_range() -> None:
     assert nice_ticks(87) == [0, 20, 40, 60, 80, 100]
     assert nice_ticks(0) == [0.0, 1.0]
     assert nice_ticks(0.37)[-1] >= 0.37
+
+
+def test_a_late_generator_is_called_out() -> None:
+    """When the open model fell behind its timetable the report says latencies include it."""
+    arrivals = {
+        "target_rate": 2000.0,
+        "achieved_rate": 1924.0,
+        "intended": 6000,
+        "issued": 6000,
+        "dropped": 0,
+        "max_lag_ms": 401.0,
+        "task_errors": {},
+    }
+    html = render_html(document(arrivals=arrivals))
+    assert "up to 401 ms late" in html
+    assert "Open model" in html
+    on_time = render_html(document(arrivals={**arrivals, "max_lag_ms": 3.0}))
+    assert "ms late" not in on_time

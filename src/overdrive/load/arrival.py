@@ -114,9 +114,9 @@ class OpenModel:
         start = self.started_at = time.perf_counter()
         for index in range(total):
             due = start + index * interval
-            delay = due - time.perf_counter()
-            if delay > 0:
-                gevent.sleep(delay)
+            # Sleep until due; when already late, still yield (sleep(0)) so the iterations
+            # spawned so far run instead of the scheduler hogging the hub while catching up.
+            gevent.sleep(max(0.0, due - time.perf_counter()))
             counts.intended += 1
             if self.pool.full():
                 counts.dropped += 1

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from overdrive.errors import ConfigurationError
 from overdrive.load.baseline import Tolerances
+from overdrive.load.report import generator_lag_notice
 from overdrive.load.runner import EXIT_RUN_FAILED, EXIT_USAGE, LoadOptions, run_load, run_worker
 from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_stages
 from overdrive.load.units import format_figure, parse_duration
@@ -229,5 +230,8 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
         if server.get("db_statements_per_request") is not None:
             parts.append(f"DB statements/request {server['db_statements_per_request']:.2f}")
         console.print("server side: " + ", ".join(parts))
+    late = generator_lag_notice(document)
+    if late:
+        console.print(f"[yellow]note:[/yellow] {late}")
     if document.get("aborted_by"):
         console.print(f"[red]aborted:[/red] {document['aborted_by']} breached during the run")

@@ -15,7 +15,7 @@ from typing import Any
 from overdrive.load.charts import Series, line_chart
 from overdrive.load.units import format_duration, format_figure
 
-__all__ = ["render_html", "write_html", "write_json"]
+__all__ = ["generator_lag_notice", "render_html", "write_html", "write_json"]
 
 STYLE = """
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0;color:#1d2433;
@@ -41,6 +41,7 @@ fill:#5b6475}
 .notice{background:#fff4e5;border:1px solid #f0c36d;padding:8px 12px;border-radius:6px}
 """
 
+LATE_GENERATOR_MS = 100.0
 VERDICT_CLASS = {"passed": "passed", "failed": "failed", "run failed": "run-failed"}
 
 
@@ -108,12 +109,27 @@ def _notices(document: dict[str, Any]) -> list[str]:
         notices.append(f"The run failed: {document['run_error']}")
     if document.get("aborted_by"):
         notices.append(f"Aborted early: threshold {document['aborted_by']} was breached.")
+    late = generator_lag_notice(document)
+    if late:
+        notices.append(late)
     if document.get("route_overflow"):
         notices.append(
             "More distinct request names than the report keeps: the excess is grouped under"
             " '(other routes)'. Give requests a name= to group URLs."
         )
     return notices
+
+
+def generator_lag_notice(document: dict[str, Any]) -> str | None:
+    """Say so when the open model's own lateness is a visible part of the latencies."""
+    arrivals = document.get("arrivals")
+    if not arrivals or arrivals["max_lag_ms"] < LATE_GENERATOR_MS:
+        return None
+    return (
+        f"The load generator started iterations up to {arrivals['max_lag_ms']:.0f} ms late"
+        " (CPU-bound); latencies count from the intended start, so they include that delay."
+        " Spread the rate with --workers to measure the server alone."
+    )
 
 
 def _cards(document: dict[str, Any]) -> str:
