@@ -58,6 +58,26 @@ def test_thresholds_hold_exit_0(fast_server: str, tmp_path: Path) -> None:
     assert "pass" in result.stdout
 
 
+def test_classic_http_user_runs_unchanged(fast_server: str, tmp_path: Path) -> None:
+    """A requests-based HttpUser locustfile runs as is and is measured per route."""
+    summary = tmp_path / "summary.json"
+    result = run_load(
+        str(SCENARIOS / "classic.py"),
+        "--host",
+        fast_server,
+        "--users",
+        "2",
+        "--duration",
+        "2s",
+        "-t",
+        "route:/items/{id}:p95<200ms",
+        "--json",
+        str(summary),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(summary.read_text())["routes"]["/items/{id}"]["requests"] > 20
+
+
 def test_slow_server_breaks_the_budget_exit_1(slow_server: str, tmp_path: Path) -> None:
     """150 ms responses break p95<100ms: exit 1, with the observed p95 reported."""
     summary = tmp_path / "summary.json"
