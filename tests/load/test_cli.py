@@ -157,6 +157,11 @@ def test_unusable_scenarios_exit_2(fast_server: str, tmp_path: Path) -> None:
         ([str(tmp_path / "absent.py"), "--host", fast_server], "no scenario file"),
         ([str(broken), "--host", fast_server], "path parameter {id} has no values"),
         ([str(SCENARIOS / "remote.py")], "not this machine: pass --host"),
+        ([str(SCENARIOS / "broken.py"), "--host", fast_server], "scenario setup failed"),
+        (
+            [str(SCENARIOS / "reader.py"), "--host", fast_server, "--user-class", "Nobody"],
+            "has no user class ['Nobody']",
+        ),
     ]
     for arguments, message in cases:
         result = run_load(*arguments, "--users", "1", "--duration", "1s")
