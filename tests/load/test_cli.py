@@ -326,26 +326,3 @@ def test_master_and_worker_commands(fast_server: str, tmp_path: Path) -> None:
     document = json.loads(summary.read_text())
     assert document["workers"] == 1
     assert document["total"]["requests"] > 20
-
-
-def test_reports_are_written(fast_server: str, tmp_path: Path) -> None:
-    """--report, --json and --png each write their file."""
-    paths = {name: tmp_path / name for name in ("report.html", "summary.json", "charts.png")}
-    result = run_load(
-        str(SCENARIOS / "reader.py"),
-        "--host",
-        fast_server,
-        "--users",
-        "2",
-        "--duration",
-        "2s",
-        "--report",
-        str(paths["report.html"]),
-        "--json",
-        str(paths["summary.json"]),
-        "--png",
-        str(paths["charts.png"]),
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert paths["report.html"].read_text().startswith("<!doctype html>")
-    assert paths["charts.png"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -11,8 +11,10 @@ from rich.table import Table
 
 from overdrive.errors import ConfigurationError
 from overdrive.load.baseline import Tolerances
+from overdrive.load.errors import EXIT_RUN_FAILED, EXIT_USAGE
+from overdrive.load.processes import run_worker
 from overdrive.load.report import generator_lag_notice
-from overdrive.load.runner import EXIT_RUN_FAILED, EXIT_USAGE, LoadOptions, run_load, run_worker
+from overdrive.load.runner import LoadOptions, run_load
 from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_stages
 from overdrive.load.units import format_figure, parse_duration
 

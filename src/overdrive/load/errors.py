@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from overdrive.errors import ConfigurationError, OverdriveError
 
-__all__ = ["LoadRunError", "ScenarioError", "ThresholdError"]
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_RUN_FAILED",
+    "EXIT_USAGE",
+    "LoadRunError",
+    "ScenarioError",
+    "ThresholdError",
+]
+
+# The command's exit codes, which CI gates on.
+EXIT_OK = 0  # every threshold held, no baseline regression
+EXIT_FAILED = 1  # a threshold failed, the baseline regressed, or the run aborted on a breach
+EXIT_USAGE = 2  # bad options, threshold, scenario or baseline file
+EXIT_RUN_FAILED = 3  # the run itself failed: target unreachable, rate not reached
 
 
 class ThresholdError(ConfigurationError):

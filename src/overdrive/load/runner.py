@@ -14,24 +14,30 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import queue
 import subprocess
-import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 
 from overdrive.errors import ConfigurationError
 from overdrive.load.baseline import Tolerances, compare, load_baseline, save_baseline
+from overdrive.load.errors import EXIT_FAILED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from overdrive.load.png import require_png_support, write_png
+from overdrive.load.processes import (
+    child_environment,
+    engine_command,
+    free_port,
+    read_lines,
+    start_worker,
+    stop_process,
+)
 from overdrive.load.progress import LiveProgress
 from overdrive.load.report import write_html, write_json
 from overdrive.load.server_metrics import scrape, server_view
@@ -48,13 +54,7 @@ __all__ = [
     "run_load",
 ]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_RUN_FAILED = 0, 1, 2, 3
 ENGINE_PACKAGES = ("locust", "hdrh", "yaml", "prometheus_client")
-# The engine's first act is gevent's patching; only then is our engine module imported.
-ENGINE_BOOT = (
-    "from gevent import monkey; monkey.patch_all(); import runpy, sys;"
-    " runpy.run_module('overdrive.load.engine', run_name='__main__')"
-)
 
 
 @dataclass
@@ -191,7 +191,7 @@ def _run_engine(
     summary_path = workdir / "summary.json"
     planned = options.plan.total_duration
     workers = options.workers
-    master_port = options.master_port if options.master else _free_port()
+    master_port = options.master_port if options.master else free_port()
     config: dict[str, Any] = {
         "scenario": str(options.scenario.resolve()),
         "host": options.host,
@@ -213,24 +213,33 @@ def _run_engine(
     deadline = time.monotonic() + planned + options.grace + (60 if options.master else 15)
     outcome = _EngineOutcome(summary={})
     children: list[subprocess.Popen[bytes]] = []
+    timed_out = False
     with open(stderr_path, "wb") as stderr:
         engine = subprocess.Popen(
-            [sys.executable, "-c", ENGINE_BOOT, str(config_path)],
+            engine_command(config_path),
             stdout=subprocess.PIPE,
             stderr=stderr,
-            env=_child_environment(),
+            env=child_environment(),
         )
         try:
+            worker_config = {
+                "scenario": config["scenario"],
+                "user_classes": config["user_classes"],
+                "role": "worker",
+                "master_host": "127.0.0.1",
+                "master_port": master_port,
+                "max_duration": planned + options.grace + 15,
+            }
             for index in range(workers):
-                children.append(
-                    _start_worker(options, master_port, planned, workdir, index, stderr)
-                )
-            lines = _lines(engine.stdout)
+                path = workdir / f"worker-{index}.json"
+                children.append(start_worker(worker_config, path, stderr))
+            lines = read_lines(engine.stdout)
             with LiveProgress(
                 console, planned, enabled=options.live and console.is_terminal
             ) as live:
                 while True:
                     if time.monotonic() > deadline:
+                        timed_out = True
                         engine.kill()
                         break
                     try:
@@ -249,10 +258,15 @@ def _run_engine(
                         outcome.metrics_before = _scrape(options, outcome.host)
                     else:
                         live.update(message)
-            returncode = engine.wait(timeout=30)
+            try:
+                returncode = engine.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                engine.kill()
+                returncode = engine.wait()
         finally:
             for process in [engine, *children]:
-                _stop(process)
+                stop_process(process)
     if outcome.host is not None and outcome.metrics_before is not None:
         outcome.metrics_after = _scrape(options, outcome.host)
     log = stderr_path.read_text(encoding="utf-8", errors="replace")
@@ -260,86 +274,14 @@ def _run_engine(
         outcome.usage_error = log.strip().splitlines()[-1] if log.strip() else "bad scenario"
     elif returncode != 0 or not summary_path.is_file():
         reason = (
-            "the load engine stopped past its time bound"
-            if returncode < 0
-            else (f"the load engine failed (exit {returncode}): {_tail(log)}")
+            "the load engine outlived the plan's time bound and was stopped"
+            if timed_out
+            else f"the load engine failed (exit {returncode}): {_tail(log)}"
         )
         outcome.summary = _empty_summary(reason)
     else:
         outcome.summary = json.loads(summary_path.read_text(encoding="utf-8"))
     return outcome
-
-
-def _start_worker(
-    options: LoadOptions, port: int, planned: float, workdir: Path, index: int, stderr: IO[bytes]
-) -> subprocess.Popen[bytes]:
-    config = {
-        "scenario": str(options.scenario.resolve()),
-        "user_classes": list(options.user_classes) or None,
-        "role": "worker",
-        "master_host": "127.0.0.1",
-        "master_port": port,
-        "max_duration": planned + options.grace + 15,
-    }
-    path = workdir / f"worker-{index}.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return subprocess.Popen(
-        [sys.executable, "-c", ENGINE_BOOT, str(path)],
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        env=_child_environment(),
-    )
-
-
-def run_worker(
-    scenario: Path, master: str, user_classes: Sequence[str], max_duration: float
-) -> int:
-    """Serve as a worker of a master on another machine (`--worker HOST[:PORT]`)."""
-    host, _, port = master.partition(":")
-    config = {
-        "scenario": str(scenario.resolve()),
-        "user_classes": list(user_classes) or None,
-        "role": "worker",
-        "master_host": host,
-        "master_port": int(port or 5557),
-        "max_duration": max_duration,
-    }
-    with tempfile.TemporaryDirectory(prefix="overdrive-worker-") as workdir:
-        path = Path(workdir) / "worker.json"
-        path.write_text(json.dumps(config), encoding="utf-8")
-        process = subprocess.Popen(
-            [sys.executable, "-c", ENGINE_BOOT, str(path)], env=_child_environment()
-        )
-        try:
-            return process.wait(timeout=max_duration + 30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-            return EXIT_RUN_FAILED
-
-
-def _child_environment() -> dict[str, str]:
-    environment = dict(os.environ)
-    # The engine imports this very package: make sure a source checkout resolves too.
-    package_root = str(Path(__file__).resolve().parents[2])
-    environment["PYTHONPATH"] = os.pathsep.join(
-        filter(None, [package_root, environment.get("PYTHONPATH")])
-    )
-    return environment
-
-
-def _lines(stream: IO[bytes] | None) -> queue.Queue[bytes | None]:
-    """Read a child's stdout on a thread, so the main loop can watch the clock."""
-    lines: queue.Queue[bytes | None] = queue.Queue()
-
-    def pump() -> None:
-        assert stream is not None
-        for line in stream:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    return lines
 
 
 def _message(line: bytes) -> dict[str, Any] | None:
@@ -354,25 +296,6 @@ def _scrape(options: LoadOptions, host: str) -> dict[Any, float] | None:
     if not options.metrics_path:
         return None
     return scrape(host + options.metrics_path)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _tail(log: str, lines: int = 5) -> str:
