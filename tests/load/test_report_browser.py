@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -25,30 +26,24 @@ CHROMIUM_ARGS = [
 
 
 def test_report_renders_in_chromium(fast_server: str, tmp_path: Path) -> None:
-    """Four charts with drawn lines, the thresholds table, no network fetch; screenshot saved."""
+    """Four charts with drawn lines, the thresholds table, no network fetch; screenshot saved.
+
+    The same run writes the JSON summary and the PNG charts, checked here too.
+    """
     if not CHROMIUM.exists():
         if service_required():
             pytest.fail("chromium is missing and CI=true: run scripts/load-tools")
         pytest.skip("chromium is not installed (scripts/load-tools installs it)")
     from playwright.sync_api import sync_playwright
 
-    report = tmp_path / "report.html"
-    result = run_load(
-        str(SCENARIOS / "reader.py"),
-        "--host",
-        fast_server,
-        "--users",
-        "3",
-        "--duration",
-        "3s",
-        "-t",
-        "p95<200ms",
-        "-t",
-        "route:/items/{id}:p99<1ms",
-        "--report",
-        str(report),
-    )
-    assert result.returncode == 1, result.stdout + result.stderr  # the 1 ms budget fails on purpose
+    report, summary, png = tmp_path / "report.html", tmp_path / "summary.json", tmp_path / "run.png"
+    arguments = ["--host", fast_server, "--users", "3", "--duration", "3s", "-t", "p95<200ms"]
+    arguments += ["-t", "route:/items/{id}:p99<1ms"]  # fails on purpose
+    arguments += ["--report", str(report), "--json", str(summary), "--png", str(png)]
+    result = run_load(str(SCENARIOS / "reader.py"), *arguments)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(summary.read_text())["verdict"] == "failed"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     artifacts = Path(os.environ.get("OVERDRIVE_ARTIFACTS", ROOT / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
