@@ -22,11 +22,11 @@ __all__ = ["load", "register"]
 
 HELP = """Load-test SCENARIO (a locustfile or a YAML scenario) and judge it against thresholds.
 
+Example: overdrive load scenario.py --host http://127.0.0.1:8000 --stages 30s:50,2m:200,30s:0
+-t "p95<200ms" -t "error_rate<1%" --report report.html
+
 Exit codes: 0 thresholds hold, 1 a threshold failed or the baseline regressed,
 2 usage error, 3 the run failed (target unreachable, rate not reached).
-
-    overdrive load scenario.py --host http://127.0.0.1:8000 --stages 30s:50,2m:200,30s:0
-      --threshold "p95<200ms" --threshold "error_rate<1%" --report report.html
 """
 
 
@@ -52,7 +52,10 @@ def load(
         list[str] | None, typer.Option("--threshold", "-t", help="k6-style budget, repeatable.")
     ] = None,
     abort_on_breach: Annotated[
-        bool, typer.Option(help="Stop as soon as a latency or error threshold breaks.")
+        bool,
+        typer.Option(
+            "--abort-on-breach", help="Stop as soon as a latency or error threshold breaks."
+        ),
     ] = False,
     abort_grace: Annotated[str, typer.Option(help="No abort before this much run time.")] = "10s",
     baseline: Annotated[Path | None, typer.Option(help="Compare with this saved run.")] = None,
@@ -69,7 +72,9 @@ def load(
         Path | None, typer.Option(help="Write a PNG of the charts (needs matplotlib).")
     ] = None,
     workers: Annotated[int, typer.Option(help="Locust workers to start on this machine.")] = 0,
-    master: Annotated[bool, typer.Option(help="Drive workers started on other machines.")] = False,
+    master: Annotated[
+        bool, typer.Option("--master", help="Drive workers started on other machines.")
+    ] = False,
     expect_workers: Annotated[int, typer.Option(help="With --master: workers to wait for.")] = 1,
     master_bind_host: Annotated[
         str, typer.Option(help="With --master: interface to listen on.")
