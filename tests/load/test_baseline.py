@@ -9,7 +9,13 @@ from typing import Any
 import pytest
 
 from overdrive.errors import ConfigurationError
-from overdrive.load.baseline import Tolerances, compare, load_baseline, save_baseline
+from overdrive.load.baseline import (
+    Tolerances,
+    compare,
+    load_baseline,
+    plan_mismatch,
+    save_baseline,
+)
 
 
 def summary(
@@ -106,3 +112,15 @@ def test_missing_or_foreign_baselines_are_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "other.json").write_text(json.dumps({"metrics": {}}))
     with pytest.raises(ConfigurationError, match="not an overdrive load baseline"):
         load_baseline(tmp_path / "other.json")
+
+
+def test_a_different_plan_is_flagged() -> None:
+    """Comparing runs of different load plans warns; the same plan, or none recorded, does not."""
+    plan = {"kind": "arrival_rate", "rate": 100.0, "duration": 60.0, "max_in_flight": 1000}
+    same = {**summary(50, 200), "plan": plan}
+    assert plan_mismatch(same, same) is None
+    assert plan_mismatch(summary(50, 200), same) is None
+    other = {**same, "plan": {**plan, "rate": 200.0}}
+    warning = plan_mismatch(same, other)
+    assert warning is not None
+    assert "different load plan" in warning

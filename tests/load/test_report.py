@@ -52,6 +52,7 @@ def document(**overrides: Any) -> dict[str, Any]:
         ],
         "baseline": {
             "path": "base.json",
+            "warning": "the baseline ran a different load plan",
             "movements": [
                 {
                     "scope": "overall",
@@ -93,6 +94,7 @@ def test_report_holds_every_section() -> None:
         "75.0%",
         "2.00",
         "HTTPError: 500",
+        "Note: the baseline ran a different load plan.",
     ):
         assert text in html
 

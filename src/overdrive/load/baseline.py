@@ -132,3 +132,14 @@ def _errors(
     regressed = after - before > tolerances.error_rate_increase
     limit = f"+{tolerances.error_rate_increase * 100:g}pt"
     return Movement(scope, "error_rate", before, after, limit, regressed)
+
+
+def plan_mismatch(baseline: dict[str, Any], current: dict[str, Any]) -> str | None:
+    """A warning when the two runs did not apply the same load: their figures do not compare."""
+    before, after = baseline.get("plan"), current.get("plan")
+    if before is None or before == after:
+        return None
+    return (
+        "the baseline ran a different load plan; throughput and latency moves may reflect"
+        " the plan, not the code"
+    )

@@ -229,6 +229,8 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
                 verdict,
             )
         console.print(table)
+        if document["baseline"].get("warning"):
+            console.print(f"[yellow]note:[/yellow] {document['baseline']['warning']}")
     server = document.get("server")
     if server:
         parts = []

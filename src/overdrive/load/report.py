@@ -233,6 +233,8 @@ def _baseline(baseline: dict[str, Any]) -> str:
         )
     head = _header("Scope", "Metric", "Baseline", "Now", "Change", "Limit", "Result")
     source = f'<p class="meta">Baseline: {escape(baseline["path"])}</p>'
+    if baseline.get("warning"):
+        source += f'<p class="notice">Note: {escape(baseline["warning"])}.</p>'
     return f"{source}<table>{head}{''.join(rows)}</table>"
 
 

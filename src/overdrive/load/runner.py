@@ -27,7 +27,13 @@ from typing import Any
 from rich.console import Console
 
 from overdrive.errors import ConfigurationError
-from overdrive.load.baseline import Tolerances, compare, load_baseline, save_baseline
+from overdrive.load.baseline import (
+    Tolerances,
+    compare,
+    load_baseline,
+    plan_mismatch,
+    save_baseline,
+)
 from overdrive.load.errors import EXIT_FAILED, EXIT_OK, EXIT_RUN_FAILED, EXIT_USAGE
 from overdrive.load.png import require_png_support, write_png
 from overdrive.load.processes import (
@@ -148,6 +154,7 @@ def run_load(options: LoadOptions, console: Console | None = None) -> LoadResult
             "path": str(options.baseline),
             "movements": [movement.as_dict() for movement in movements],
             "regressed": any(movement.regressed for movement in movements),
+            "warning": plan_mismatch(baseline, document),
         }
     else:
         document["baseline"] = None
