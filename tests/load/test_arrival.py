@@ -121,3 +121,27 @@ def test_latency_counts_from_the_intended_start(fast_server: str, tmp_path: Path
     assert total["max"] >= 400  # the server answered fast; the wait was the generator's
     assert total["p95"] >= 150
     assert total["p50"] < 50
+
+
+def test_ramping_rate_follows_its_stages(fast_server: str, tmp_path: Path) -> None:
+    """`--rate 1s:100,2s:100` sends 50 requests in the ramp, then 100/s: 250 in all within 5 %."""
+    summary = tmp_path / "summary.json"
+    before = server_requests(fast_server)
+    result = run_load(
+        str(SCENARIOS / "single.py"),
+        "--host",
+        fast_server,
+        "--rate",
+        "1s:100,2s:100",
+        "--json",
+        str(summary),
+        "--metrics-path",
+        "",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert server_requests(fast_server) - before == pytest.approx(250, rel=0.05)
+    document = json.loads(summary.read_text())
+    assert document["arrivals"]["intended"] == 250
+    first, *rest = document["timeline"]
+    assert first["requests"] == pytest.approx(50, abs=8)
+    assert rest[0]["requests"] / rest[0]["span"] == pytest.approx(100, rel=0.10)

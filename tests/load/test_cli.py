@@ -138,6 +138,8 @@ def test_abort_on_breach_stops_early(slow_server: str, tmp_path: Path) -> None:
         (["--users", "2", "-t", "p95<1s"], "needs --duration"),
         (["--users", "2", "--rate", "5", "--duration", "1s"], "exactly one load shape"),
         (["--stages", "1s"], "write <duration>:<users>"),
+        (["--rate", "fast", "--duration", "1s"], "write iterations per second"),
+        (["--rate", "1s:10", "--duration", "1s"], "ramping --rate carries its own durations"),
         (["--users", "2", "--duration", "1s", "--baseline", "absent.json"], "no baseline at"),
         (["--users", "2", "--duration", "1s", "--workers", "-1"], "--workers must be at least 0"),
     ],

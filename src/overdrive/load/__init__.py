@@ -17,7 +17,14 @@ from __future__ import annotations
 from overdrive.load.baseline import Movement, Tolerances, compare
 from overdrive.load.errors import LoadRunError, ScenarioError, ThresholdError
 from overdrive.load.runner import LoadOptions, LoadResult, run_load
-from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_stages
+from overdrive.load.stages import (
+    ArrivalRate,
+    RateStage,
+    Stage,
+    Stages,
+    parse_rate_stages,
+    parse_stages,
+)
 from overdrive.load.thresholds import (
     Threshold,
     ThresholdResult,
@@ -31,6 +38,7 @@ __all__ = [
     "LoadResult",
     "LoadRunError",
     "Movement",
+    "RateStage",
     "ScenarioError",
     "Stage",
     "Stages",
@@ -40,6 +48,7 @@ __all__ = [
     "Tolerances",
     "compare",
     "evaluate_thresholds",
+    "parse_rate_stages",
     "parse_stages",
     "parse_threshold",
     "run_load",

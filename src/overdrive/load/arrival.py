@@ -73,20 +73,26 @@ class ArrivalCounts:
 
 def rate_failure(plan: ArrivalRate, counts: ArrivalCounts) -> str | None:
     """Why the run did not reach its rate, or None when it did."""
-    wanted = round(plan.rate * plan.duration)
+    wanted = plan.expected_arrivals
     if counts.dropped > wanted * (1 - REQUIRED_SHARE):
         return (
-            f"the open model could not reach {plan.rate:g} req/s: {counts.dropped} of {wanted}"
+            f"the open model could not reach {_rate(plan)}: {counts.dropped} of {wanted}"
             f" arrivals dropped with {plan.max_in_flight} iterations in flight"
             " (raise --max-in-flight or lower the rate)"
         )
     achieved = counts.issued / counts.issue_window if counts.issue_window else 0.0
-    if achieved < plan.rate * REQUIRED_SHARE:
+    if achieved < plan.mean_rate * REQUIRED_SHARE:
         return (
-            f"the open model could not reach {plan.rate:g} req/s: the load generator issued"
-            f" only {achieved:.1f}/s (it is CPU-bound: use --workers or a lower rate)"
+            f"the open model could not reach {_rate(plan)}: the load generator issued"
+            f" only {achieved:.1f}/s on average (it is CPU-bound: use --workers or a lower rate)"
         )
     return None
+
+
+def _rate(plan: ArrivalRate) -> str:
+    if plan.is_constant:
+        return f"{plan.start_rate:g} req/s"
+    return f"its rate ({plan.mean_rate:.1f} req/s on average)"
 
 
 class OpenModel:
@@ -109,11 +115,9 @@ class OpenModel:
     def run(self, drain_timeout: float) -> ArrivalCounts:
         """Issue the whole timetable, then wait up to `drain_timeout` for stragglers."""
         plan, counts = self.plan, self.counts
-        interval = 1.0 / plan.rate
-        total = round(plan.rate * plan.duration)
         start = self.started_at = time.perf_counter()
-        for index in range(total):
-            due = start + index * interval
+        for offset in plan.due_times():
+            due = start + offset
             # Sleep until due; when already late, still yield (sleep(0)) so the iterations
             # spawned so far run instead of the scheduler hogging the hub while catching up.
             gevent.sleep(max(0.0, due - time.perf_counter()))
@@ -123,7 +127,7 @@ class OpenModel:
                 continue
             self.pool.spawn(self._iteration, due)
             counts.issued += 1
-        counts.issue_window = max(time.perf_counter() - start, plan.duration)
+        counts.issue_window = max(time.perf_counter() - start, plan.total_duration)
         self.pool.join(timeout=drain_timeout)
         self.pool.kill(block=True, timeout=1)
         for users in self.idle.values():

@@ -15,7 +15,7 @@ from overdrive.load.errors import EXIT_RUN_FAILED, EXIT_USAGE
 from overdrive.load.processes import run_worker
 from overdrive.load.report import generator_lag_notice
 from overdrive.load.runner import LoadOptions, run_load
-from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_stages
+from overdrive.load.stages import ArrivalRate, Stage, Stages, parse_rate_stages, parse_stages
 from overdrive.load.units import format_figure, parse_duration
 
 __all__ = ["load", "register"]
@@ -40,7 +40,8 @@ def load(
     ] = None,
     users: Annotated[int | None, typer.Option(help="Constant users (with --duration).")] = None,
     rate: Annotated[
-        float | None, typer.Option(help="Open model: iterations per second (with --duration).")
+        str | None,
+        typer.Option(help="Open model: iterations/s with --duration, or ramps 30s:50,2m:200."),
     ] = None,
     duration: Annotated[
         str | None, typer.Option(help="Run length for --users or --rate, e.g. 2m.")
@@ -142,7 +143,7 @@ def register(app: typer.Typer) -> None:
 def _plan(
     stages: str | None,
     users: int | None,
-    rate: float | None,
+    rate: str | None,
     duration: str | None,
     max_in_flight: int,
 ) -> Stages | ArrivalRate:
@@ -162,13 +163,23 @@ def _plan(
                 "--duration goes with --users or --rate; stages carry their own"
             )
         return parse_stages(stages)
+    if rate is not None and ":" in rate:
+        if duration is not None:
+            raise ConfigurationError("a ramping --rate carries its own durations: drop --duration")
+        return parse_rate_stages(rate, max_in_flight)
     if duration is None:
         raise ConfigurationError(f"{chosen[0]} needs --duration: every run is bounded in time")
     seconds = parse_duration(duration)
     if seconds <= 0:
         raise ConfigurationError("--duration must be positive")
     if rate is not None:
-        return ArrivalRate(rate, seconds, max_in_flight)
+        try:
+            per_second = float(rate)
+        except ValueError:
+            raise ConfigurationError(
+                f"--rate {rate!r}: write iterations per second (200) or ramps (30s:50,2m:200)"
+            ) from None
+        return ArrivalRate.constant(per_second, seconds, max_in_flight)
     assert users is not None
     if users < 1:
         raise ConfigurationError("--users must be at least 1")

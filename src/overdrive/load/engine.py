@@ -103,7 +103,7 @@ class Engine:
         plan = config.get("plan") or {"kind": "stages", "stages": []}
         self.plan: Stages | ArrivalRate
         if plan["kind"] == "arrival_rate":
-            self.plan = ArrivalRate(plan["rate"], plan["duration"], plan["max_in_flight"])
+            self.plan = ArrivalRate.from_dict(plan)
         else:
             self.plan = Stages(tuple(Stage(s["duration"], s["target"]) for s in plan["stages"]))
         shape = StagesShape(self.plan) if isinstance(self.plan, Stages) else None
@@ -180,7 +180,7 @@ class Engine:
 
     def on_open_model(self, environment: Environment, msg: Any, **_: Any) -> None:
         """Worker side: run our share of the arrival rate, then report what happened."""
-        plan = ArrivalRate(msg.data["rate"], msg.data["duration"], msg.data["max_in_flight"])
+        plan = ArrivalRate.from_dict(msg.data["plan"])
         for user_class in environment.user_classes:
             user_class.host = msg.data["host"]
         runner = environment.runner
@@ -202,14 +202,12 @@ class Engine:
     def _remote_open_model(self, runner: Runner, plan: ArrivalRate, workers: int) -> None:
         drain = float(self.config.get("drain", 5.0))
         share = {
-            "rate": plan.rate / workers,
-            "duration": plan.duration,
-            "max_in_flight": max(1, plan.max_in_flight // workers),
+            "plan": plan.scaled(1 / workers, max(1, plan.max_in_flight // workers)).as_dict(),
             "host": self.host,
             "drain": drain,
         }
         runner.send_message(OPEN_MODEL_MESSAGE, share)
-        deadline = time.monotonic() + plan.duration + drain + 15
+        deadline = time.monotonic() + plan.total_duration + drain + 15
         while self.workers_done < workers and time.monotonic() < deadline:
             gevent.sleep(0.1)
 
@@ -263,7 +261,7 @@ class Engine:
             if load.dead or self.open_model is None:
                 return bool(load.dead)
             plan = self.open_model.plan
-            return self.open_model.counts.intended >= round(plan.rate * plan.duration)
+            return self.open_model.counts.intended >= plan.expected_arrivals
         # Stages end on the clock: Locust's own stop can lag by a second on a master.
         return elapsed >= self.plan.total_duration or (
             runner.shape_greenlet is None and runner.state in (STATE_STOPPED, STATE_STOPPING)
@@ -331,7 +329,7 @@ class Engine:
         if self.arrivals is not None and isinstance(self.plan, ArrivalRate):
             counts = self.arrivals
             arrivals = {
-                "target_rate": self.plan.rate,
+                "target_rate": self.plan.mean_rate,
                 "intended": counts.intended,
                 "issued": counts.issued,
                 "dropped": counts.dropped,

@@ -94,7 +94,12 @@ def render_html(document: dict[str, Any]) -> str:
 
 def _plan_text(plan: dict[str, Any]) -> str:
     if plan["kind"] == "arrival_rate":
-        return f"open model, {plan['rate']:g} req/s for {format_duration(plan['duration'])}"
+        steps = plan["stages"]
+        if len(steps) == 1 and steps[0]["target"] == plan["start_rate"]:
+            length = format_duration(steps[0]["duration"])
+            return f"open model, {plan['start_rate']:g} req/s for {length}"
+        ramps = ", ".join(f"{format_duration(s['duration'])}→{s['target']:g}/s" for s in steps)
+        return f"open model from {plan['start_rate']:g}/s: {ramps}"
     stages = plan["stages"]
     first, *rest = stages
     if len(rest) == 1 and first["duration"] == 0 and first["target"] == rest[0]["target"]:
@@ -142,7 +147,7 @@ def _cards(document: dict[str, Any]) -> str:
     cards += [(name, _ms(total.get(name))) for name in ("p50", "p95", "p99", "max")]
     if document.get("arrivals"):
         arrivals = document["arrivals"]
-        cards.append(("target req/s", f"{arrivals['target_rate']:g}"))
+        cards.append(("target req/s", f"{arrivals['target_rate']:.4g}"))
         cards.append(("dropped arrivals", f"{arrivals['dropped']}"))
     return (
         '<div class="cards">'
@@ -240,7 +245,7 @@ def _baseline(baseline: dict[str, Any]) -> str:
 
 def _arrivals(arrivals: dict[str, Any]) -> str:
     rows = [
-        ("requested rate", f"{arrivals['target_rate']:g}/s"),
+        ("requested rate (mean)", f"{arrivals['target_rate']:.4g}/s"),
         ("achieved rate", f"{arrivals['achieved_rate']:.1f}/s"),
         ("iterations started", f"{arrivals['issued']} of {arrivals['intended']}"),
         ("dropped (in-flight bound reached)", f"{arrivals['dropped']}"),
