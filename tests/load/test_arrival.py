@@ -145,3 +145,29 @@ def test_ramping_rate_follows_its_stages(fast_server: str, tmp_path: Path) -> No
     first, *rest = document["timeline"]
     assert first["requests"] == pytest.approx(50, abs=8)
     assert rest[0]["requests"] / rest[0]["span"] == pytest.approx(100, rel=0.10)
+
+
+def test_open_model_aborts_on_breach(slow_server: str, tmp_path: Path) -> None:
+    """A 20 s open-model run against 150 ms responses stops soon after p95<50ms breaks."""
+    summary = tmp_path / "summary.json"
+    result = run_load(
+        str(SCENARIOS / "single.py"),
+        "--host",
+        slow_server,
+        "--rate",
+        "20",
+        "--duration",
+        "20s",
+        "-t",
+        "p95<50ms",
+        "--abort-on-breach",
+        "--abort-grace",
+        "1s",
+        "--json",
+        str(summary),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    document = json.loads(summary.read_text())
+    assert document["aborted_by"] == "p95<50ms"
+    assert document["duration"] < 6
+    assert document["arrivals"]["intended"] < 120

@@ -116,18 +116,23 @@ class OpenModel:
         """Issue the whole timetable, then wait up to `drain_timeout` for stragglers."""
         plan, counts = self.plan, self.counts
         start = self.started_at = time.perf_counter()
-        for offset in plan.due_times():
-            due = start + offset
-            # Sleep until due; when already late, still yield (sleep(0)) so the iterations
-            # spawned so far run instead of the scheduler hogging the hub while catching up.
-            gevent.sleep(max(0.0, due - time.perf_counter()))
-            counts.intended += 1
-            if self.pool.full():
-                counts.dropped += 1
-                continue
-            self.pool.spawn(self._iteration, due)
-            counts.issued += 1
-        counts.issue_window = max(time.perf_counter() - start, plan.total_duration)
+        completed = False
+        try:
+            for offset in plan.due_times():
+                due = start + offset
+                # Sleep until due; when already late, still yield (sleep(0)) so the iterations
+                # spawned so far run instead of the scheduler hogging the hub while catching up.
+                gevent.sleep(max(0.0, due - time.perf_counter()))
+                counts.intended += 1
+                if self.pool.full():
+                    counts.dropped += 1
+                    continue
+                self.pool.spawn(self._iteration, due)
+                counts.issued += 1
+            completed = True
+        finally:  # also when the run is aborted: the window is then what actually elapsed
+            elapsed = time.perf_counter() - start
+            counts.issue_window = max(elapsed, plan.total_duration) if completed else elapsed
         self.pool.join(timeout=drain_timeout)
         self.pool.kill(block=True, timeout=1)
         for users in self.idle.values():

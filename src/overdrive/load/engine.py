@@ -245,6 +245,8 @@ class Engine:
                 break
         if load is not None:
             load.kill(block=True, timeout=2)
+        if self.open_model is not None:  # an aborted run leaves iterations in flight
+            self.open_model.pool.kill(block=True, timeout=2)
         # Stops the users; a master also collects its workers' final reports here.
         runner.quit()
         if self.stats.current.requests:
@@ -308,7 +310,8 @@ class Engine:
 
     def _run_error(self) -> str | None:
         total = self.stats.total
-        if self.arrivals is not None and isinstance(self.plan, ArrivalRate):
+        # An aborted run stopped its own timetable: the breach is the verdict, not the rate.
+        if self.arrivals is not None and isinstance(self.plan, ArrivalRate) and not self.aborted:
             failure = rate_failure(self.plan, self.arrivals)
             if failure is not None:
                 return failure
