@@ -129,6 +129,9 @@ def load(
     except ConfigurationError as error:
         console.print(f"[red]usage error:[/red] {error}")
         raise typer.Exit(EXIT_USAGE) from None
+    except KeyboardInterrupt:  # the engine and workers were stopped on the way out
+        console.print("[yellow]run interrupted:[/yellow] no figures to judge")
+        raise typer.Exit(EXIT_RUN_FAILED) from None
     print_summary(Console(), result.document)
     if result.exit_code == EXIT_RUN_FAILED:
         console.print(f"[yellow]run failed:[/yellow] {result.message}")
