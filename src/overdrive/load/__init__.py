@@ -15,7 +15,7 @@ raise SystemExit(result.exit_code)
 from __future__ import annotations
 
 from overdrive.load.baseline import Movement, Tolerances, compare
-from overdrive.load.errors import LoadRunError, ScenarioError, ThresholdError
+from overdrive.load.errors import ScenarioError, ThresholdError
 from overdrive.load.runner import LoadOptions, LoadResult, run_load
 from overdrive.load.stages import (
     ArrivalRate,
@@ -36,7 +36,6 @@ __all__ = [
     "ArrivalRate",
     "LoadOptions",
     "LoadResult",
-    "LoadRunError",
     "Movement",
     "RateStage",
     "ScenarioError",

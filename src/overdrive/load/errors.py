@@ -1,24 +1,23 @@
 """Errors of the load command, under Overdrive's one base class.
 
     OverdriveError
-    ├── ConfigurationError
-    │   ├── ThresholdError     a threshold expression that does not parse
-    │   └── ScenarioError      a scenario file (Python or YAML) that cannot be used
-    └── LoadRunError           the run itself failed: target unreachable, rate not reached
+    └── ConfigurationError
+        ├── ThresholdError     a threshold expression that does not parse
+        └── ScenarioError      a scenario file (Python or YAML) that cannot be used
 
-A `ConfigurationError` maps to exit code 2 (usage), a `LoadRunError` to exit code 3.
+A `ConfigurationError` maps to exit code 2 (usage). A run that fails (target unreachable,
+rate not reached) is not an exception: it is a measurement with a `run_error`, exit code 3.
 """
 
 from __future__ import annotations
 
-from overdrive.errors import ConfigurationError, OverdriveError
+from overdrive.errors import ConfigurationError
 
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_RUN_FAILED",
     "EXIT_USAGE",
-    "LoadRunError",
     "ScenarioError",
     "ThresholdError",
 ]
@@ -36,7 +35,3 @@ class ThresholdError(ConfigurationError):
 
 class ScenarioError(ConfigurationError):
     """A scenario (locustfile or YAML form) that cannot be loaded or has no users."""
-
-
-class LoadRunError(OverdriveError):
-    """The load run could not produce a valid measurement."""
