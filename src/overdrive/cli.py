@@ -12,6 +12,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from overdrive.load import cli as load_command
+
 app = typer.Typer(
     name="overdrive",
     help="Make an ASGI API fast, keep it fast, and prove it.",
@@ -83,3 +85,6 @@ app.command()(advise)
 
 def main() -> None:
     app()
+
+
+load_command.register(app)
