@@ -86,6 +86,12 @@ class DatabaseMetrics:
         self.pool_size = Gauge(
             "overdrive_db_pool_size", "Pool connections open.", registry=registry,
             multiprocess_mode="livesum")
+        self.pool_waits = Counter(
+            "overdrive_db_pool_waits", "Checkouts that had to wait for a connection.",
+            registry=registry)
+        self.pool_wait_seconds = Counter(
+            "overdrive_db_pool_wait_seconds", "Total seconds spent waiting for a connection.",
+            registry=registry)
         self.pool_overflow = Gauge(
             "overdrive_db_pool_overflow", "Connections open beyond the pool size.",
             registry=registry, multiprocess_mode="livesum")

@@ -143,9 +143,14 @@ class StatsBridge:
         self._add(metrics.statements, ("db", "statements"), stats.get("statements"))
         self._add(metrics.slow_statements, ("db", "slow"),
                   stats.get("slow_statements", stats.get("slow")))
-        self._add(metrics.n_plus_one, ("db", "n_plus_one"), stats.get("n_plus_one"))
+        self._add(metrics.n_plus_one, ("db", "n_plus_one"),
+                  stats.get("n_plus_one_detections", stats.get("n_plus_one")))
         pool = stats.get("pool")
         if isinstance(pool, Mapping):
+            self._add(metrics.pool_waits, ("db", "pool_waits"), pool.get("waits"))
+            wait_ms = _number(pool.get("wait_ms_total"))
+            if wait_ms is not None:
+                self._add(metrics.pool_wait_seconds, ("db", "pool_wait"), wait_ms / 1000)
             for keys, gauge in ((("in_use", "checked_out"), metrics.pool_in_use),
                                 (("size",), metrics.pool_size),
                                 (("overflow",), metrics.pool_overflow)):
