@@ -100,3 +100,16 @@ def test_ratio_and_size_parsers_reject_nonsense() -> None:
             parse_ratio(bad, name="x")
     with pytest.raises(ConfigurationError):
         parse_size("-5MB", name="x")
+
+
+def test_thresholds_parse_with_the_load_command(tmp_path: Path) -> None:
+    """Every default threshold is one the load command's parser accepts as meant."""
+    from overdrive.load.thresholds import parse_threshold
+
+    (tmp_path / "overdrive.toml").write_text(
+        '[slo]\nlatency_p99 = "1s"\n[[slo.routes]]\nroute = "/x/{y}"\np95 = "100ms"\n')
+    objectives = load_objectives(directory=tmp_path)
+    parsed = [parse_threshold(text) for text in load_thresholds(objectives)]
+    assert [(t.metric, t.limit, t.route) for t in parsed] == [
+        ("p95", 500.0, None), ("p99", 1000.0, None), ("error_rate", 0.01, None),
+        ("p95", 100.0, "/x/{y}")]
