@@ -113,3 +113,16 @@ def test_thresholds_parse_with_the_load_command(tmp_path: Path) -> None:
     assert [(t.metric, t.limit, t.route) for t in parsed] == [
         ("p95", 500.0, None), ("p99", 1000.0, None), ("error_rate", 0.01, None),
         ("p95", 100.0, "/x/{y}")]
+
+
+def test_the_load_command_takes_its_default_thresholds_from_the_slo_file(
+    tmp_path: Path,
+) -> None:
+    """One declaration: `overdrive load` budgets come from overdrive.toml when it exists."""
+    from overdrive.load.cli import slo_thresholds
+
+    slo_file = tmp_path / "overdrive.toml"
+    slo_file.write_text('[slo]\nlatency_p95 = "200ms"\nerror_rate = "0.5%"\n', encoding="utf-8")
+    thresholds = slo_thresholds(slo_file)
+    assert "p95<200ms" in thresholds
+    assert any(text.startswith("error_rate<0.5") for text in thresholds)

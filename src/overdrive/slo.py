@@ -250,31 +250,39 @@ def objectives_from_mapping(slo: Mapping[str, Any], alerts: list[Any] | None = N
     return replace(objectives, extra_rules=rules)
 
 
+def _document(candidate: Path) -> dict[str, Any]:
+    try:
+        document = tomllib.loads(candidate.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"{candidate}: invalid TOML ({error})") from None
+    if candidate.name == "pyproject.toml":
+        section: dict[str, Any] = document.get("tool", {}).get("overdrive", {})
+        return section
+    return document
+
+
+def find_slo_file(directory: str | Path = ".") -> Path | None:
+    """`overdrive.toml`, else a `pyproject.toml` with a `[tool.overdrive]` table, else None."""
+    for candidate in (Path(directory) / "overdrive.toml", Path(directory) / "pyproject.toml"):
+        if candidate.is_file() and (candidate.name == "overdrive.toml" or _document(candidate)):
+            return candidate
+    return None
+
+
 def load_objectives(path: str | Path | None = None, *, directory: str | Path = ".") -> Objectives:
     """Read `overdrive.toml`, else `[tool.overdrive]` of `pyproject.toml`, else the defaults.
 
     A `path` given explicitly must exist; `directory` is where the two files are looked for.
     """
-    if path is not None:
-        candidates = [Path(path)]
-        if not candidates[0].is_file():
-            raise ConfigurationError(f"SLO file {path} does not exist")
-    else:
-        candidates = [Path(directory) / "overdrive.toml", Path(directory) / "pyproject.toml"]
-    for candidate in candidates:
-        if not candidate.is_file():
-            continue
-        try:
-            document = tomllib.loads(candidate.read_text(encoding="utf-8"))
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigurationError(f"{candidate}: invalid TOML ({error})") from None
-        if candidate.name == "pyproject.toml":
-            document = document.get("tool", {}).get("overdrive", {})
-            if not document:
-                continue
-        return objectives_from_mapping(document.get("slo", {}), document.get("alerts", []),
-                                       source=f"{candidate.name}:slo")
-    return Objectives()
+    candidate = Path(path) if path is not None else find_slo_file(directory)
+    if path is not None and not Path(path).is_file():
+        raise ConfigurationError(f"SLO file {path} does not exist")
+    if candidate is None:
+        return Objectives()
+    document = _document(candidate)
+    return objectives_from_mapping(
+        document.get("slo", {}), document.get("alerts", []), source=f"{candidate.name}:slo"
+    )
 
 
 def describe(objectives: Objectives) -> list[str]:

@@ -39,6 +39,13 @@ def load(
         str | None, typer.Option(help="Ramping users, e.g. 30s:50,2m:200,30s:0.")
     ] = None,
     users: Annotated[int | None, typer.Option(help="Constant users (with --duration).")] = None,
+    slo: Annotated[
+        Path | None,
+        typer.Option(
+            help="SLO file whose objectives are the default thresholds (default: "
+            "./overdrive.toml, or [tool.overdrive] in ./pyproject.toml, when present)."
+        ),
+    ] = None,
     rate: Annotated[
         str | None,
         typer.Option(help="Open model: iterations/s with --duration, or ramps 30s:50,2m:200."),
@@ -105,6 +112,7 @@ def load(
             plan=_plan(stages, users, rate, duration, max_in_flight),
             host=host,
             thresholds=threshold or [],
+            default_thresholds=slo_thresholds(slo),
             abort_on_breach=abort_on_breach,
             abort_grace=parse_duration(abort_grace),
             baseline=baseline,
@@ -258,3 +266,11 @@ def print_summary(console: Console, document: dict[str, Any]) -> None:
         console.print(f"[yellow]note:[/yellow] {late}")
     if document.get("aborted_by"):
         console.print(f"[red]aborted:[/red] {document['aborted_by']} breached during the run")
+
+
+def slo_thresholds(path: Path | None) -> list[str]:
+    """The SLO file's objectives as thresholds: they apply where no --threshold overrides."""
+    from overdrive.slo import find_slo_file, load_objectives, load_thresholds
+
+    found = path if path is not None else find_slo_file(Path.cwd())
+    return load_thresholds(load_objectives(found)) if found is not None else []
