@@ -115,3 +115,20 @@ async def test_fast_mode_invalidation_latency_is_small(
     await asyncio.sleep(0.2)
     stats = other.call(op="stats")["stats"]
     assert stats["bus_messages_applied"] >= 20
+
+
+async def test_strict_invalidate_returns_after_a_fresh_peer_applied_it(
+    redis_url: str, namespace: str
+) -> None:
+    """A strict peer that just started is registered before it serves L1, so it is waited for."""
+    async with (
+        Cache(redis_url, namespace=namespace, consistency="strict") as writer,
+        Cache(redis_url, namespace=namespace, consistency="strict") as peer,
+    ):
+        for round_number in range(20):
+            await peer.set("k", round_number, tags=("t",))
+            assert await peer.get("k") == round_number
+            await writer.invalidate("t")
+            assert peer._bus is not None
+            # Returned: the peer has applied the new version, so its L1 copy is dead.
+            assert await peer.get("k") is None

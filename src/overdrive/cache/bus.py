@@ -40,7 +40,8 @@ TRUST_SHARE = 0.8
 
 @dataclass(slots=True)
 class _AckWait:
-    pending: set[str]
+    pending: set[str] | None = None  # known once the live set is read, after publishing
+    acked: set[str] = field(default_factory=set)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -67,7 +68,6 @@ class InvalidationBus:
         self._on_keys_deleted = on_keys_deleted
         self._maintenance = maintenance
         self._sent: dict[int, tuple[float, float]] = {}
-        self._heard_wall = 0.0
         self._sequence = 0
         self._acks: dict[str, _AckWait] = {}
         self._fills: dict[str, asyncio.Future[None]] = {}
@@ -134,11 +134,14 @@ class InvalidationBus:
         if not strict:
             await self.tier.publish(payload)
             return
+        wait = _AckWait()
+        self._acks[message_id] = wait
         try:
-            live = await self.tier.live_nodes(_now_ms()) - {self.node}
-            wait = _AckWait(pending=live)
-            self._acks[message_id] = wait
             await self.tier.publish(payload)
+            # The live set is read after publishing: a process that registers later heard
+            # its own heartbeat after this message, so it applied this message first.
+            live = await self.tier.live_nodes(_now_ms())
+            wait.pending = live - wait.acked - {self.node}
             await self._await_acks(wait)
         except L2UnavailableError as error:
             raise CacheUnavailableError(
@@ -148,6 +151,7 @@ class InvalidationBus:
             self._acks.pop(message_id, None)
 
     async def _await_acks(self, wait: _AckWait) -> None:
+        assert wait.pending is not None
         deadline = time.monotonic() + self.lease * 2 + 1
         while wait.pending:
             remaining = deadline - time.monotonic()
@@ -252,9 +256,11 @@ class InvalidationBus:
             return
         wait = self._acks.get(message_id)
         if wait is not None:
-            wait.pending.discard(node)
-            if not wait.pending:
-                wait.done.set()
+            wait.acked.add(node)
+            if wait.pending is not None:
+                wait.pending.discard(node)
+                if not wait.pending:
+                    wait.done.set()
 
     def _on_heartbeat(self, fields: list[Any]) -> None:
         _, node, sequence = fields
@@ -263,10 +269,16 @@ class InvalidationBus:
         sent = self._sent.pop(sequence, None)
         if sent is None:
             return
-        sent_monotonic, sent_wall = sent
-        self.hearing_until = max(self.hearing_until, sent_monotonic + self.lease * TRUST_SHARE)
-        self._heard_wall = max(self._heard_wall, sent_wall)
-        self._heard.set()
+        self._spawn(self._register(*sent))
+
+    async def _register(self, sent_monotonic: float, sent_wall: float) -> None:
+        """Join the live set, then trust our hearing: never serve L1 while unregistered,
+        or a strict invalidation could skip us."""
+        with contextlib.suppress(L2UnavailableError):
+            expires = int((sent_wall + self.lease) * 1000)
+            await self.tier.register_node(self.node, expires, _now_ms())
+            self.hearing_until = max(self.hearing_until, sent_monotonic + self.lease * TRUST_SHARE)
+            self._heard.set()
 
     # -- the heartbeat -----------------------------------------------------------------------
 
@@ -280,9 +292,6 @@ class InvalidationBus:
                 await self.tier.publish(
                     messages.encode(messages.HEARTBEAT, self.node, self._sequence)
                 )
-                if self.hearing():
-                    expires = int((self._heard_wall + self.lease) * 1000)
-                    await self.tier.register_node(self.node, expires, _now_ms())
                 if self._maintenance is not None:
                     await self._maintenance()
             await asyncio.sleep(self.heartbeat_interval)
