@@ -10,12 +10,34 @@ from overdrive.errors import (
     OverdriveError,
     SerializationError,
 )
+from overdrive.http import (
+    CloudflarePurger,
+    CompressionMiddleware,
+    FastlyPurger,
+    Overdrive,
+    RateLimitMiddleware,
+    ResponseCacheMiddleware,
+    ServerTimingMiddleware,
+    VarnishPurger,
+    WebhookPurger,
+    cache_policy,
+)
 
 __all__ = [
     "CacheError",
     "CacheKeyError",
     "CacheUnavailableError",
+    "CloudflarePurger",
+    "CompressionMiddleware",
     "ConfigurationError",
+    "FastlyPurger",
+    "Overdrive",
     "OverdriveError",
+    "RateLimitMiddleware",
+    "ResponseCacheMiddleware",
     "SerializationError",
+    "ServerTimingMiddleware",
+    "VarnishPurger",
+    "WebhookPurger",
+    "cache_policy",
 ]
