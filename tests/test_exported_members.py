@@ -15,7 +15,8 @@ def test_every_public_name_is_exported() -> None:
     public = {
         name
         for name, value in vars(overdrive).items()
-        if not name.startswith("_") and not getattr(value, "__module__", "").startswith("builtins")
+        if not name.startswith("_")
+        and not getattr(value, "__module__", "").startswith("builtins")
         and getattr(value, "__module__", None) is not None
         and str(getattr(value, "__module__", "")).startswith("overdrive")
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from overdrive.cache import Cache, CacheEntry, MsgpackSerializer, Serializer
 from overdrive.errors import (
     CacheError,
     CacheKeyError,
@@ -24,6 +25,8 @@ from overdrive.http import (
 )
 
 __all__ = [
+    "Cache",
+    "CacheEntry",
     "CacheError",
     "CacheKeyError",
     "CacheUnavailableError",
@@ -31,11 +34,13 @@ __all__ = [
     "CompressionMiddleware",
     "ConfigurationError",
     "FastlyPurger",
+    "MsgpackSerializer",
     "Overdrive",
     "OverdriveError",
     "RateLimitMiddleware",
     "ResponseCacheMiddleware",
     "SerializationError",
+    "Serializer",
     "ServerTimingMiddleware",
     "VarnishPurger",
     "WebhookPurger",
