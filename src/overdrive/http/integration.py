@@ -8,7 +8,8 @@ response cache (answers hits before routing), then the application.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from overdrive.errors import ConfigurationError
@@ -55,15 +56,13 @@ class Overdrive:
         timing: bool = True,
         namespace: str = "http",
         status_header: str = "X-Cache",
+        clock: Callable[[], float] = time.time,
         rate_limit_options: dict[str, Any] | None = None,
     ) -> None:
         if cache is None:
-            from overdrive import cache as cache_package
+            from overdrive.cache import Cache
 
-            cache_class = getattr(cache_package, "Cache", None)
-            if cache_class is None:
-                raise ConfigurationError("Overdrive needs cache=Cache(...)")
-            cache = cache_class()
+            cache = Cache()
         self.cache = cache
         self.cdn = cdn
         self.db = db
@@ -73,12 +72,14 @@ class Overdrive:
         layers: list[tuple[type[Any], dict[str, Any]]] = [
             (ResponseCacheMiddleware, {"cache": cache, "namespace": namespace,
                                        "status_header": status_header,
-                                       "compressor": self.compressor}),
+                                       "compressor": self.compressor, "clock": clock}),
         ]
         if self.compressor is not None:
             layers.append((CompressionMiddleware, {"compressor": self.compressor}))
         if rate_limit is not None:
-            redis_source = redis if redis is not None else getattr(cache, "redis_url", None)
+            # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
+            redis_source = redis if redis is not None else getattr(
+                getattr(cache, "_l2", None), "url", None)
             layers.append((RateLimitMiddleware, {"limit": rate_limit, "redis": redis_source,
                                                  "trusted_proxies": tuple(trusted_proxies),
                                                  **(rate_limit_options or {})}))

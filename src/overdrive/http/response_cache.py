@@ -340,6 +340,11 @@ class ResponseCacheMiddleware:
         finally:
             self._refreshing.discard(key)
 
+    async def drain(self) -> None:
+        """Wait for the background refreshes started so far (shutdown, tests)."""
+        while self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     async def store(self, key: str, facts: _RequestFacts, status: int,
                     headers: list[tuple[bytes, bytes]], body: bytes,
                     decision: StorageDecision) -> tuple[bytes, dict[str, bytes]]:
