@@ -78,12 +78,12 @@ def client_for(app: ASGIApp | Any) -> httpx.AsyncClient:
 
 
 @pytest.fixture
-async def redis_caches(redis_url: str, namespace: str) -> AsyncIterator[Callable[[], Cache]]:
+async def redis_caches(redis_url: str, namespace: str) -> AsyncIterator[Callable[..., Cache]]:
     """Caches on the shared Redis under this test's namespace, closed afterwards."""
     made: list[Cache] = []
 
-    def make() -> Cache:
-        cache = Cache(redis_url, namespace=namespace)
+    def make(**options: Any) -> Cache:
+        cache = Cache(redis_url, namespace=namespace, **options)
         made.append(cache)
         return cache
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
 import sys
 import textwrap
 
@@ -123,7 +122,11 @@ async def test_redis_counters_are_shared_across_processes(
             print(allowed)
         asyncio.run(main())
     """)
-    processes = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
-                                  env={**os.environ, "PYTHONPATH": "src"}) for _ in range(2)]
-    outputs = [process.communicate(timeout=60)[0] for process in processes]
+    processes = [
+        await asyncio.create_subprocess_exec(
+            sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": "src"})
+        for _ in range(2)
+    ]
+    outputs = [(await process.communicate())[0] for process in processes]
     assert sum(int(output) for output in outputs) == 25

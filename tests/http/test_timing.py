@@ -1,0 +1,70 @@
+"""Server-Timing: total, app, cache, and db through the query-insight hook."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
+from tests.http.conftest import FakeClock, Origin, client_for
+
+
+def metrics(header: str) -> dict[str, str]:
+    return {part.strip().split(";")[0]: part.strip() for part in header.split(",")}
+
+
+async def test_every_response_has_total_and_app(origin: Origin) -> None:
+    """Without a cache, total and app are reported."""
+    async with client_for(ServerTimingMiddleware(origin)) as client:
+        response = await client.get("/")
+    assert set(metrics(response.headers["server-timing"])) == {"total", "app"}
+
+
+async def test_cache_outcome_is_reported(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A miss reports cache and app; a hit reports cache and no app time."""
+    app = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock))
+    async with client_for(app) as client:
+        miss = metrics((await client.get("/")).headers["server-timing"])
+        hit = metrics((await client.get("/")).headers["server-timing"])
+    assert 'desc="miss"' in miss["cache"]
+    assert "app" in miss
+    assert 'desc="hit"' in hit["cache"]
+    assert "app" not in hit
+
+
+@dataclass
+class CountingStats:
+    count: int = 0
+    duration: float = 0.0
+
+
+class RecordingInsight:
+    """A QueryInsight that reports what the application told it it ran."""
+
+    def __init__(self) -> None:
+        self.current: CountingStats | None = None
+
+    @asynccontextmanager
+    async def request(self) -> AsyncIterator[CountingStats]:
+        self.current = CountingStats()
+        yield self.current
+
+
+async def test_db_hook_adds_query_count_and_duration(origin: Origin) -> None:
+    """With db=, Server-Timing carries db;dur=..;desc="N queries"."""
+    insight = RecordingInsight()
+    body = origin.body
+
+    def run_queries(scope: object) -> bytes:
+        assert insight.current is not None
+        insight.current.count += 3
+        insight.current.duration += 0.0125
+        return body if isinstance(body, bytes) else b""
+
+    origin.body = run_queries
+    async with client_for(ServerTimingMiddleware(origin, db=insight)) as client:
+        response = await client.get("/")
+    assert metrics(response.headers["server-timing"])["db"] == 'db;dur=12.50;desc="3 queries"'
