@@ -200,3 +200,17 @@ def test_codecs_decode_with_their_reference_libraries() -> None:
     compressor = Compressor()
     for encoding in ("zstd", "br", "gzip"):
         assert decode(compressor.compress(BIG, encoding), encoding) == BIG
+
+
+async def test_response_cache_compresses_what_it_does_not_store(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """With a compressor the cache compresses pass-through responses on the way out."""
+    origin.body = BIG
+    origin.headers["cache-control"] = "no-store"
+    app = ResponseCacheMiddleware(origin, cache=memory_cache, compressor=Compressor(),
+                                  clock=clock)
+    async with client_for(app) as client:
+        response = await client.get("/", headers={"accept-encoding": "gzip"})
+    assert response.headers["content-encoding"] == "gzip"
+    assert response.content == BIG

@@ -111,7 +111,7 @@ async def test_serving_the_object_after_add_middleware_is_an_error(
     memory_cache: Cache,
 ) -> None:
     """Installed with add_middleware, `od` is not an ASGI app itself: clear error."""
-    od = Overdrive(FastAPI(), cache=memory_cache)
+    od = Overdrive(FastAPI(), cache=memory_cache, placement="middleware")
     async with client_for(od) as client:
         with pytest.raises(ConfigurationError):
             await client.get("/")

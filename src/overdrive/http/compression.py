@@ -22,7 +22,7 @@ import zstandard
 from overdrive.errors import ConfigurationError
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_ENCODINGS", "CompressionMiddleware", "Compressor"]
+__all__ = ["DEFAULT_ENCODINGS", "CompressingSend", "CompressionMiddleware", "Compressor"]
 
 DEFAULT_ENCODINGS = ("zstd", "br", "gzip")
 _SUPPORTED = frozenset(DEFAULT_ENCODINGS)
@@ -231,11 +231,12 @@ class CompressionMiddleware:
         if encoding is None:
             await self.app(scope, receive, send)
             return
-        await _CompressingResponder(self.compressor, encoding, send).run(self.app, scope, receive)
+        await self.app(scope, receive, CompressingSend(self.compressor, encoding, send))
 
 
-class _CompressingResponder:
-    """The per-request state: what was decided at `http.response.start`."""
+class CompressingSend:
+    """A `send` that compresses one response; the state is what `http.response.start`
+    decided. Also used by the response cache for the responses it does not store."""
 
     __slots__ = ("compressor", "encoding", "send", "start", "state", "streamer")
 
@@ -247,10 +248,7 @@ class _CompressingResponder:
         self.state = "undecided"  # then "identity" or "compress"
         self.streamer: StreamCompressor | None = None
 
-    async def run(self, app: ASGIApp, scope: Scope, receive: Receive) -> None:
-        await app(scope, receive, self.on_message)
-
-    async def on_message(self, message: Message) -> None:
+    async def __call__(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start":
             if self._may_compress(message):

@@ -2,18 +2,19 @@
 reaches every tier.
 
 The middleware order, outermost first, is: Server-Timing (sees everything), rate limit
-(refuses before any work), compression (for what the cache does not precompress),
-response cache (answers hits before routing), then the application.
+(refuses before any work), response cache (answers hits before routing; with
+`compress=True` it also compresses, stored bodies once per encoding), then the app.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from overdrive.errors import ConfigurationError
-from overdrive.http.compression import CompressionMiddleware, Compressor
+from overdrive.http.compression import Compressor
 from overdrive.http.edge import edge_tag
 from overdrive.http.purge import Purger
 from overdrive.http.rate_limit import RateLimitMiddleware
@@ -34,8 +35,10 @@ class Overdrive:
                    rate_limit="100/minute", cdn=VarnishPurger("http://127.0.0.1:6081"))
     await od.invalidate("board:main")
     ```
-    For an app without `add_middleware` (Litestar, a bare ASGI callable), serve `od`
-    itself: it is the wrapped ASGI application.
+    On Starlette/FastAPI the stack is placed outermost by default (before the
+    framework's own middleware, so a hit never enters it); `placement="middleware"` uses
+    `app.add_middleware` instead. For an app without `add_middleware` (Litestar, a bare
+    ASGI callable), serve `od` itself: it is the wrapped ASGI application.
 
     `db=` is the query-insight hook: an object with `request()` returning an async context
     manager that yields `count` and `duration` (see `overdrive.http.timing.QueryInsight`);
@@ -58,6 +61,7 @@ class Overdrive:
         status_header: str = "X-Cache",
         clock: Callable[[], float] = time.time,
         rate_limit_options: dict[str, Any] | None = None,
+        placement: Literal["outermost", "middleware"] = "outermost",
     ) -> None:
         if cache is None:
             from overdrive.cache import Cache
@@ -74,8 +78,6 @@ class Overdrive:
                                        "status_header": status_header,
                                        "compressor": self.compressor, "clock": clock}),
         ]
-        if self.compressor is not None:
-            layers.append((CompressionMiddleware, {"compressor": self.compressor}))
         if rate_limit is not None:
             # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
             redis_source = redis if redis is not None else getattr(
@@ -87,16 +89,33 @@ class Overdrive:
             layers.append((ServerTimingMiddleware, {"db": db}))
         self.layers = layers
         self.app: ASGIApp | None = None
-        if hasattr(app, "add_middleware"):
+        self.middleware: dict[str, Any] = {}
+        if placement not in ("outermost", "middleware"):
+            raise ConfigurationError("placement is 'outermost' or 'middleware'")
+        if placement == "middleware" and hasattr(app, "add_middleware"):
             for middleware, options in layers:
                 app.add_middleware(middleware, **options)
+            return
+        if hasattr(app, "add_middleware"):
+            # Outermost: the stack runs before the framework's own __call__ (its telemetry,
+            # body limits, error middleware), so a hit costs what our code costs and no more.
+            # The response cache does the compression too (see ResponseCacheMiddleware).
+            inner: ASGIApp = functools.partial(type(app).__call__, app)
+            self.app = self._build(inner)
+            app.__class__ = _outermost_class(type(app))
+            app.__dict__["_overdrive_stack"] = self.app
         else:
-            wrapped: ASGIApp = app
-            for middleware, options in layers:
-                wrapped = middleware(wrapped, **options)
-            self.app = wrapped
+            self.app = self._build(app)
+
+    def _build(self, app: ASGIApp) -> ASGIApp:
+        wrapped = app
+        for middleware, options in self.layers:
+            wrapped = middleware(wrapped, **options)
+            self.middleware[middleware.__name__] = wrapped
+        return wrapped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the wrapped application (for apps without `add_middleware`)."""
         if self.app is None:
             raise ConfigurationError("this Overdrive was installed with add_middleware: "
                                      "serve the application, not the Overdrive object")
@@ -117,3 +136,24 @@ class Overdrive:
         """Flush pending purges and release the CDN client."""
         if self.cdn is not None:
             await self.cdn.close()
+
+
+_OUTERMOST_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def _outermost_class(base: type[Any]) -> type[Any]:
+    """A subclass of the app's class whose `__call__` enters Overdrive's stack first.
+
+    ASGI servers call `type(app).__call__`, so an instance attribute cannot intercept the
+    call; giving the instance this subclass does, and `isinstance` checks still hold.
+    """
+
+    async def call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._overdrive_stack(scope, receive, send)
+
+    subclass = _OUTERMOST_CLASSES.get(base)
+    if subclass is None:
+        subclass = _OUTERMOST_CLASSES[base] = type(
+            f"Overdrive{base.__name__}", (base,), {"__call__": call, "__module__": base.__module__}
+        )
+    return subclass

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from overdrive.http.cache_control import parse_cache_control
-from overdrive.http.compression import Compressor, add_vary, weaken_etag
+from overdrive.http.compression import CompressingSend, Compressor, add_vary, weaken_etag
 from overdrive.http.policy import OVERDRIVE_CACHE_CONTROL
 from overdrive.http.stored_response import (
     HOP_HEADERS,
@@ -78,11 +78,11 @@ class CacheLike(Protocol):
 class _RequestFacts:
     """What one pass over the request headers tells the cache."""
 
-    __slots__ = ("accept_encoding", "authorized", "bypass", "host", "if_none_match",
-                 "no_store", "revalidate", "uncacheable_fill", "values")
+    __slots__ = ("accept_encoding", "authorized", "bypass", "headers", "host",
+                 "if_none_match", "no_store", "revalidate", "uncacheable_fill")
 
-    def __init__(self) -> None:
-        self.values: dict[bytes, bytes] = {}
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
         self.host = b""
         self.accept_encoding = b""
         self.if_none_match = b""
@@ -93,12 +93,21 @@ class _RequestFacts:
         self.uncacheable_fill = False
 
 
+# What the header scan does with each request header it cares about.
+_HOST, _ACCEPT_ENCODING, _IF_NONE_MATCH, _AUTHORIZATION, _CACHE_CONTROL, _PRAGMA, _PROBE = (
+    range(7))
+
+
 class ResponseCacheMiddleware:
     """Caches responses the application marks cacheable; answers hits before routing.
 
     ```python
-    app.add_middleware(ResponseCacheMiddleware, cache=Cache("redis://127.0.0.1:6379/0"))
+    app.add_middleware(ResponseCacheMiddleware, cache=Cache("redis://127.0.0.1:6379/0"),
+                       compressor=Compressor())
     ```
+    With a `compressor` the cache also does the compression: stored bodies are compressed
+    once per encoding when stored, and whatever it does not store is compressed on the way
+    out, so no separate CompressionMiddleware is needed (nor wanted: it would wrap hits).
     """
 
     def __init__(
@@ -126,6 +135,12 @@ class ResponseCacheMiddleware:
         self.honour_request_no_cache = honour_request_no_cache
         self.clock = clock
         self.targeted_field = OVERDRIVE_CACHE_CONTROL.lower().encode()
+        self._header_roles: dict[bytes, int] = {
+            b"host": _HOST, b"accept-encoding": _ACCEPT_ENCODING,
+            b"if-none-match": _IF_NONE_MATCH, b"authorization": _AUTHORIZATION,
+            b"cache-control": _CACHE_CONTROL, b"pragma": _PRAGMA,
+            **{name: _PROBE for name in self.probe_headers},
+        }
         self._hit = (self.status_header, b"HIT")
         self._stale = (self.status_header, b"STALE")
         self._miss = (self.status_header, b"MISS")
@@ -179,29 +194,42 @@ class ResponseCacheMiddleware:
         await self._miss_coalesced(key, scope, receive, send, facts, stale, timing)
 
     def _facts(self, headers: list[tuple[bytes, bytes]]) -> _RequestFacts:
-        facts = _RequestFacts()
-        values = facts.values
+        facts = _RequestFacts(headers)
+        roles = self._header_roles
+        limit = self.max_header_size
+        request_cache_control = pragma = None
         for name, value in headers:
-            if len(value) > self.max_header_size:
+            if len(value) > limit:
                 facts.bypass = True
-            if name in values:
-                if name == b"host":
+            role = roles.get(name)
+            if role is None:
+                continue
+            if role == _HOST:
+                if facts.host:
                     facts.bypass = True  # two Host headers: ambiguous, never cached
-                values[name] = values[name] + b", " + value
+                facts.host = value.lower()
+            elif role == _ACCEPT_ENCODING:
+                facts.accept_encoding = (value if not facts.accept_encoding
+                                         else facts.accept_encoding + b"," + value)
+            elif role == _IF_NONE_MATCH:
+                facts.if_none_match = (value if not facts.if_none_match
+                                       else facts.if_none_match + b"," + value)
+            elif role == _AUTHORIZATION:
+                facts.authorized = True
+            elif role == _CACHE_CONTROL:
+                request_cache_control = (value if request_cache_control is None
+                                         else request_cache_control + b"," + value)
+            elif role == _PRAGMA:
+                pragma = value
             else:
-                values[name] = value
-            if name in self.probe_headers:
                 facts.uncacheable_fill = True
-        facts.host = values.get(b"host", b"").lower()
-        facts.accept_encoding = values.get(b"accept-encoding", b"")
-        facts.if_none_match = values.get(b"if-none-match", b"")
-        facts.authorized = b"authorization" in values
-        request_cache_control = values.get(b"cache-control")
-        if request_cache_control is not None and self.honour_request_no_cache:
+        if not self.honour_request_no_cache:
+            return facts
+        if request_cache_control is not None:
             directives = parse_cache_control(request_cache_control.decode("latin-1"))
             facts.no_store = directives.no_store
             facts.revalidate = directives.no_cache or directives.max_age == 0 or facts.no_store
-        elif self.honour_request_no_cache and values.get(b"pragma", b"").lower() == b"no-cache":
+        elif pragma is not None and pragma.lower() == b"no-cache":
             facts.revalidate = True
         return facts
 
@@ -226,36 +254,32 @@ class ResponseCacheMiddleware:
         names = entry.value.get("v")
         if names is None:
             return entry
-        return await self.cache.get_entry(f"{key}|{variant_suffix(tuple(names), facts.values)}")
+        return await self.cache.get_entry(f"{key}|{variant_suffix(names, facts.headers)}")
 
     async def _serve(
         self, entry: EntryLike, facts: _RequestFacts, scope: Scope, send: Send, now: float,
         status: tuple[bytes, bytes],
     ) -> None:
+        # Header lists were built when the entry was stored: a hit only adds Age and status.
         value = entry.value
-        age = (b"age", str(max(0, int(now - entry.created_at))).encode())
+        age = (b"age", b"%d" % max(0, int(now - entry.created_at)))
         body: bytes = value["b"]
         etag: bytes = value["t"]
-        encodings: dict[str, bytes] = value["c"]
-        encoding = None
-        if encodings and facts.accept_encoding and self.compressor is not None:
+        headers = value["i"]
+        if value["c"] and facts.accept_encoding and self.compressor is not None:
             encoding = self.compressor.negotiate(facts.accept_encoding)
-            if encoding is not None and encoding in encodings:
-                body = encodings[encoding]
+            if encoding is not None and encoding in value["c"]:
+                body = value["c"][encoding]
+                headers = value["z"][encoding]
                 etag = weaken_etag(etag)
-            else:
-                encoding = None
         if facts.if_none_match and etag_matches(facts.if_none_match, etag):
-            headers = [(k, v) for k, v in value["h"] if k in _304_HEADERS]
-            headers += [(b"etag", etag), age, status]
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            kept = [(k, v) for k, v in value["h"] if k in _304_HEADERS]
+            await send({"type": "http.response.start", "status": 304,
+                        "headers": [*kept, (b"etag", etag), age, status]})
             await send({"type": "http.response.body", "body": b""})
             return
-        headers = list(value["h"])
-        if encoding is not None:
-            headers.append((b"content-encoding", encoding.encode()))
-        headers += [(b"content-length", str(len(body)).encode()), (b"etag", etag), age, status]
-        await send({"type": "http.response.start", "status": value["s"], "headers": headers})
+        await send({"type": "http.response.start", "status": value["s"],
+                    "headers": [*headers, age, status]})
         await send({"type": "http.response.body",
                     "body": b"" if scope["method"] == "HEAD" else body})
 
@@ -287,7 +311,7 @@ class ResponseCacheMiddleware:
         self, key: str, scope: Scope, receive: Receive, send: Send, facts: _RequestFacts,
         stale: Any, timing: RequestTiming | None,
     ) -> None:
-        recorder = _Recorder(self, key, scope, facts, send, stale)
+        recorder = _Recorder(self, key, scope, facts, self._compressing(send, facts), stale)
         started = self.clock()
         try:
             await self.app(scope, receive, recorder.send)
@@ -309,9 +333,20 @@ class ResponseCacheMiddleware:
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Not cacheable: still strip our targeted field and answer If-None-Match."""
         facts = self._facts(scope["headers"])
-        recorder = _Recorder(self, "", scope, facts, send, None, storing=False)
+        recorder = _Recorder(self, "", scope, facts, self._compressing(send, facts), None,
+                             storing=False)
         await self.app(scope, receive, recorder.send)
         await recorder.finish()
+
+    def _compressing(self, send: Send, facts: _RequestFacts) -> Send:
+        """Responses the cache does not hold are compressed on the way out, like
+        CompressionMiddleware would; stored ones arrive precompressed and pass through."""
+        if self.compressor is None or not facts.accept_encoding:
+            return send
+        encoding = self.compressor.negotiate(facts.accept_encoding)
+        if encoding is None:
+            return send
+        return CompressingSend(self.compressor, encoding, send)
 
     def _refresh_in_background(self, key: str, scope: Scope) -> None:
         if key in self._refreshing:
@@ -361,14 +396,22 @@ class ResponseCacheMiddleware:
             add_vary(kept, b"Accept-Encoding")
         vary = tuple(name for name in decision.vary
                      if not (encodings and name == "accept-encoding"))
+        identity = [*kept, (b"content-length", b"%d" % len(body)), (b"etag", etag)]
+        weak = weaken_etag(etag)
+        encoded_headers = {
+            name: [*kept, (b"content-encoding", name.encode()),
+                   (b"content-length", b"%d" % len(encoded)), (b"etag", weak)]
+            for name, encoded in encodings.items()
+        }
         value = {"s": status, "h": kept, "b": body, "t": etag, "c": encodings,
+                 "i": identity, "z": encoded_headers,
                  "w": decision.swr, "e": decision.stale_if_error}
         keep = max(decision.swr, decision.stale_if_error)
         try:
             if vary:
                 await self.cache.set(key, {"v": list(vary)}, ttl=decision.ttl, swr=keep,
                                      tags=decision.tags)
-                key = f"{key}|{variant_suffix(vary, facts.values)}"
+                key = f"{key}|{variant_suffix(vary, facts.headers)}"
             await self.cache.set(key, value, ttl=decision.ttl, swr=keep, tags=decision.tags)
             self.counters["stored"] += 1
         except Exception:

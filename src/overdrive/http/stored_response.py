@@ -17,6 +17,7 @@ __all__ = [
     "StorageDecision",
     "decide_storage",
     "entry_etag",
+    "etag_matches",
     "variant_suffix",
 ]
 
@@ -131,13 +132,23 @@ def entry_etag(body: bytes) -> bytes:
     return b'"' + hashlib.blake2b(body, digest_size=16).hexdigest().encode() + b'"'
 
 
-def variant_suffix(names: tuple[str, ...], values: dict[bytes, bytes]) -> str:
-    """The secondary key of RFC 9111 §4.1, hashed so credentials never appear in a key."""
+def variant_suffix(names: Iterable[str], headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The secondary key of RFC 9111 §4.1, hashed so credentials never appear in a key.
+
+    Several lines of one header are combined with ", " (RFC 9110 §5.3), so a duplicated
+    header is its own variant, never mistaken for its first line.
+    """
+    wanted = {name.encode(): index for index, name in enumerate(names)}
+    found: list[list[bytes]] = [[] for _ in wanted]
+    for name, value in headers:
+        index = wanted.get(name.lower())
+        if index is not None:
+            found[index].append(value)
     digest = hashlib.sha256()
-    for name in names:
-        digest.update(name.encode())
+    for name, values in zip(wanted, found, strict=True):
+        digest.update(name)
         digest.update(b"\x00")
-        digest.update(values.get(name.encode(), b"\x01absent"))
+        digest.update(b", ".join(values) if values else b"\x01absent")
         digest.update(b"\x00")
     return digest.hexdigest()[:40]
 

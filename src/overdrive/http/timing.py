@@ -96,9 +96,8 @@ class ServerTimingMiddleware:
                     parts.append(f"app;dur={_ms(app_duration)}")
                 for stats in query_stats:
                     parts.append(f'db;dur={_ms(stats.duration)};desc="{stats.count} queries"')
-                headers = list(message.get("headers", ()))
-                headers.append((b"server-timing", ", ".join(parts).encode()))
-                message["headers"] = headers
+                message["headers"] = [*message.get("headers", ()),
+                                      (b"server-timing", ", ".join(parts).encode())]
             await send(message)
 
         if self.db is None:
