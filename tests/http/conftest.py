@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -54,6 +55,37 @@ class Origin:
         headers.append((b"content-length", str(len(body)).encode()))
         await send({"type": "http.response.start", "status": self.status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class Receiver:
+    """Records each request; fails the first `failures` of them with 503."""
+
+    def __init__(self, failures: int = 0, delay: float = 0.0) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self.failures = failures
+        self.delay = delay
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.requests.append({
+            "method": scope["method"], "path": scope["path"],
+            "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
+            "json": json.loads(body) if body else None,
+        })
+        status = 503 if len(self.requests) <= self.failures else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+
+def receiver_client(receiver: Receiver) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver))
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from overdrive import (
     VarnishPurger,
     cache_policy,
 )
-from tests.http.conftest import FakeClock, Origin, client_for
+from tests.http.conftest import FakeClock, Origin, Receiver, client_for, receiver_client
 from tests.http.live import uvicorn_server, varnish, varnishd_binary
 from tests.servers import service_required
 
@@ -188,3 +188,35 @@ async def test_varnish_serves_the_page_and_invalidate_purges_it(memory_cache: Ca
     assert other.status_code == 200
     assert calls == ["main", "other", "main"]
     assert od.cdn.stats["purged_tags"] == 1  # type: ignore[union-attr]
+
+
+async def test_middleware_placement_caches_too(memory_cache: Cache, clock: FakeClock) -> None:
+    """placement="middleware" installs through add_middleware and serves hits."""
+    calls: list[str] = []
+    app = feedback_app(calls)
+    Overdrive(app, cache=memory_cache, clock=clock, placement="middleware", compress=True)
+    async with client_for(app) as client:
+        await client.get("/boards/main/feedback")
+        response = await client.get("/boards/main/feedback", headers={"accept-encoding": "gzip"})
+    assert response.headers["x-cache"] == "HIT"
+    assert response.headers["content-encoding"] == "gzip"
+    assert calls == ["main"]
+
+
+async def test_soft_invalidate_soft_purges_the_cdn_and_drops_our_copy(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """soft=True becomes a soft purge at the CDN; our own tiers never serve it as fresh."""
+    receiver = Receiver()
+    calls: list[str] = []
+    app = feedback_app(calls)
+    od = Overdrive(app, cache=memory_cache, clock=clock,
+                   cdn=VarnishPurger("http://edge/", client=receiver_client(receiver),
+                                     flush_interval=0.0))
+    async with client_for(app) as client:
+        await client.get("/boards/main/feedback")
+        await od.invalidate("board:main", soft=True)
+        response = await client.get("/boards/main/feedback")
+    await od.close()
+    assert response.headers["x-cache"] == "MISS"
+    assert receiver.requests[0]["headers"]["xkey-softpurge"] == "board:main"

@@ -6,53 +6,17 @@ so every request the purgers build is real HTTP checked on the receiving side.
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Any
-
-import httpx
 import pytest
 
 from overdrive import CloudflarePurger, FastlyPurger, VarnishPurger, WebhookPurger
 from overdrive.http.edge import edge_tag
-from overdrive.types import Receive, Scope, Send
-
-
-class Receiver:
-    """Records each request; fails the first `failures` of them with 503."""
-
-    def __init__(self, failures: int = 0, delay: float = 0.0) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.failures = failures
-        self.delay = delay
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = b""
-        while True:
-            message = await receive()
-            body += message.get("body", b"")
-            if not message.get("more_body"):
-                break
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        self.requests.append({
-            "method": scope["method"], "path": scope["path"],
-            "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
-            "json": json.loads(body) if body else None,
-        })
-        status = 503 if len(self.requests) <= self.failures else 200
-        await send({"type": "http.response.start", "status": status, "headers": []})
-        await send({"type": "http.response.body", "body": b"{}"})
-
-
-def client(receiver: Receiver) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver))
+from tests.http.conftest import Receiver, receiver_client
 
 
 async def test_fastly_batches_up_to_256_keys() -> None:
     """300 tags purged together go out as two requests, 256 then 44 keys."""
     receiver = Receiver()
-    purger = FastlyPurger("svc", "token", client=client(receiver), flush_interval=0.01)
+    purger = FastlyPurger("svc", "token", client=receiver_client(receiver), flush_interval=0.01)
     await purger.purge([f"tag{i}" for i in range(300)])
     await purger.close()
     sizes = [len(request["json"]["surrogate_keys"]) for request in receiver.requests]
@@ -64,7 +28,7 @@ async def test_fastly_batches_up_to_256_keys() -> None:
 async def test_fastly_soft_purge_sets_the_header() -> None:
     """soft=True becomes Fastly-Soft-Purge: 1; hard and soft tags never share a request."""
     receiver = Receiver()
-    purger = FastlyPurger("svc", "token", client=client(receiver), flush_interval=0.01)
+    purger = FastlyPurger("svc", "token", client=receiver_client(receiver), flush_interval=0.01)
     await purger.purge(["a"], soft=True)
     await purger.purge(["b"])
     await purger.close()
@@ -76,7 +40,8 @@ async def test_fastly_soft_purge_sets_the_header() -> None:
 async def test_bursts_are_coalesced_into_one_request() -> None:
     """Purges arriving within the flush interval share one request, duplicates dropped."""
     receiver = Receiver()
-    purger = WebhookPurger("http://hook/purge", client=client(receiver), flush_interval=0.05)
+    purger = WebhookPurger("http://hook/purge", client=receiver_client(receiver),
+                                                flush_interval=0.05)
     for tag in ("a", "b", "a", "c"):
         await purger.purge([tag])
     await purger.close()
@@ -86,7 +51,7 @@ async def test_bursts_are_coalesced_into_one_request() -> None:
 async def test_failures_are_retried_with_backoff() -> None:
     """Two 503s then success: three requests, the tags purged, retries counted."""
     receiver = Receiver(failures=2)
-    purger = CloudflarePurger("zone", "token", client=client(receiver), flush_interval=0.0,
+    purger = CloudflarePurger("zone", "token", client=receiver_client(receiver), flush_interval=0.0,
                               backoff=0.01)
     await purger.purge(["board:main"])
     await purger.close()
@@ -100,7 +65,7 @@ async def test_failures_are_retried_with_backoff() -> None:
 async def test_giving_up_is_counted_not_raised() -> None:
     """After max_attempts the failure is logged and counted; nothing is raised."""
     receiver = Receiver(failures=100)
-    purger = WebhookPurger("http://hook/", client=client(receiver), flush_interval=0.0,
+    purger = WebhookPurger("http://hook/", client=receiver_client(receiver), flush_interval=0.0,
                            backoff=0.001, max_attempts=3)
     await purger.purge(["x"])
     await purger.close()
@@ -111,7 +76,7 @@ async def test_giving_up_is_counted_not_raised() -> None:
 async def test_purge_never_blocks_the_caller() -> None:
     """purge() returns while the CDN is still answering."""
     receiver = Receiver(delay=0.3)
-    purger = WebhookPurger("http://hook/", client=client(receiver), flush_interval=0.0)
+    purger = WebhookPurger("http://hook/", client=receiver_client(receiver), flush_interval=0.0)
     await purger.purge(["slow"])
     assert receiver.requests == []
     await purger.close()
@@ -121,7 +86,8 @@ async def test_purge_never_blocks_the_caller() -> None:
 async def test_cloudflare_batches_30_tags() -> None:
     """Cloudflare's purge-by-tag takes 30 tags per call."""
     receiver = Receiver()
-    purger = CloudflarePurger("zone", "token", client=client(receiver), flush_interval=0.01)
+    purger = CloudflarePurger("zone", "token", client=receiver_client(receiver),
+                                               flush_interval=0.01)
     await purger.purge([f"t{i}" for i in range(61)])
     await purger.close()
     assert [len(r["json"]["tags"]) for r in receiver.requests] == [30, 30, 1]
@@ -131,7 +97,8 @@ async def test_cloudflare_batches_30_tags() -> None:
 async def test_varnish_uses_purge_method_and_xkey_header(soft: bool, header: str) -> None:
     """Varnish gets PURGE with the tags, hashed like the Surrogate-Key header was."""
     receiver = Receiver()
-    purger = VarnishPurger("http://varnish:6081/", client=client(receiver), flush_interval=0.0)
+    purger = VarnishPurger("http://varnish:6081/", client=receiver_client(receiver),
+                                                   flush_interval=0.0)
     await purger.purge(["board:main", "board:with space"], soft=soft)
     await purger.close()
     request = receiver.requests[0]
@@ -141,6 +108,6 @@ async def test_varnish_uses_purge_method_and_xkey_header(soft: bool, header: str
 
 async def test_flush_without_any_purge_returns() -> None:
     """A purger that never purged flushes and closes at once."""
-    purger = WebhookPurger("http://hook/", client=client(Receiver()))
+    purger = WebhookPurger("http://hook/", client=receiver_client(Receiver()))
     await purger.flush()
     await purger.close()

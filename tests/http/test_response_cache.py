@@ -434,3 +434,43 @@ async def test_l2_entry_is_shared_between_two_caches(
         response = await client.get("/items")
     assert response.headers["x-cache"] == "HIT"
     assert origin.calls == 1
+
+
+async def test_expires_gives_the_lifetime_without_max_age(
+    middleware: ResponseCacheMiddleware, origin: Origin, clock: FakeClock
+) -> None:
+    """Expires minus Date is the freshness lifetime when no max-age is given (§5.3)."""
+    origin.headers["cache-control"] = "public"
+    origin.headers["date"] = "Thu, 01 Jan 2026 00:00:00 GMT"
+    origin.headers["expires"] = "Thu, 01 Jan 2026 00:00:30 GMT"
+    async with client_for(middleware) as client:
+        await client.get("/items")
+        clock.advance(20)
+        assert (await client.get("/items")).headers["x-cache"] == "HIT"
+        clock.advance(20)
+        assert (await client.get("/items")).headers["x-cache"] == "MISS"
+
+
+async def test_invalid_expires_is_not_stored(
+    middleware: ResponseCacheMiddleware, origin: Origin
+) -> None:
+    """An unparseable Expires (such as "0") means already stale: not stored."""
+    origin.headers["cache-control"] = "public"
+    origin.headers["expires"] = "0"
+    async with client_for(middleware) as client:
+        await client.get("/items")
+        await client.get("/items")
+    assert origin.calls == 2
+
+
+async def test_uncacheable_keys_are_not_coalesced(
+    middleware: ResponseCacheMiddleware, origin: Origin
+) -> None:
+    """After an unstorable answer, concurrent requests for the key run side by side."""
+    origin.headers["cache-control"] = "no-store"
+    origin.delay = 0.05
+    async with client_for(middleware) as client:
+        await client.get("/items")
+        await asyncio.gather(*(client.get("/items") for _ in range(5)))
+    assert middleware.counters["coalesced"] == 0
+    assert origin.calls == 6

@@ -61,6 +61,7 @@ class Overdrive:
         status_header: str = "X-Cache",
         clock: Callable[[], float] = time.time,
         rate_limit_options: dict[str, Any] | None = None,
+        response_cache_options: dict[str, Any] | None = None,
         placement: Literal["outermost", "middleware"] = "outermost",
     ) -> None:
         if cache is None:
@@ -76,7 +77,8 @@ class Overdrive:
         layers: list[tuple[type[Any], dict[str, Any]]] = [
             (ResponseCacheMiddleware, {"cache": cache, "namespace": namespace,
                                        "status_header": status_header,
-                                       "compressor": self.compressor, "clock": clock}),
+                                       "compressor": self.compressor, "clock": clock,
+                                       **(response_cache_options or {})}),
         ]
         if rate_limit is not None:
             # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
@@ -124,11 +126,17 @@ class Overdrive:
     async def invalidate(self, *tags: str, soft: bool = False) -> None:
         """Invalidate `tags` in L1 of every process, L2, and the CDN (purge queued).
 
+        `soft=True` asks the CDN for a soft purge (serve stale while refetching).
+
         A tag a CDN could not carry verbatim was stored under its hashed edge form; both
         forms are invalidated so the caller always names tags as the policy wrote them.
         """
         forms = list(dict.fromkeys([*tags, *(edge_tag(tag) for tag in tags)]))
-        await self.cache.invalidate(*forms, soft=soft)
+        # The cache's get_entry does not say whether an entry is soft-invalidated, so the
+        # response cache could not tell such an entry from a fresh one and would keep
+        # serving it as a hit: our tiers are invalidated hard (correct, only colder), the
+        # CDN gets the soft purge it was asked for.
+        await self.cache.invalidate(*forms)
         if self.cdn is not None:
             await self.cdn.purge(tags, soft=soft)
 

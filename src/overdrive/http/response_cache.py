@@ -122,6 +122,7 @@ class ResponseCacheMiddleware:
         max_header_size: int = 8 * 1024,
         unkeyed_probe_headers: frozenset[str] = DEFAULT_UNKEYED_PROBE_HEADERS,
         honour_request_no_cache: bool = True,
+        uncacheable_memory: float = 5.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.app = app
@@ -148,6 +149,8 @@ class ResponseCacheMiddleware:
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._query_memo: dict[bytes, str] = {}
+        self._uncacheable: dict[str, float] = {}
+        self.uncacheable_memory = uncacheable_memory
         self.counters = {"hit": 0, "stale": 0, "miss": 0, "bypass": 0, "stored": 0,
                          "coalesced": 0, "stale_if_error": 0}
 
@@ -289,8 +292,13 @@ class ResponseCacheMiddleware:
         self, key: str, scope: Scope, receive: Receive, send: Send, facts: _RequestFacts,
         stale: Any, timing: RequestTiming | None,
     ) -> None:
+        if scope["method"] != "GET" or self._known_uncacheable(key):
+            # HEAD never stores, and a key whose last answer was not storable is not worth
+            # queueing behind (hit-for-pass): both go straight to the application.
+            await self._fill(key, scope, receive, send, facts, stale, timing)
+            return
         leader = self._inflight.get(key)
-        if leader is not None and scope["method"] == "GET" and not facts.revalidate:
+        if leader is not None and not facts.revalidate:
             self.counters["coalesced"] += 1
             await asyncio.shield(leader)
             entry = await self._lookup(key, facts)
@@ -322,6 +330,8 @@ class ResponseCacheMiddleware:
             recorder.use_stale = True
         if timing is not None:
             timing.app_duration = self.clock() - started
+        if recorder.storing and recorder.decision is None and not recorder.use_stale:
+            self._remember_uncacheable(key)
         if recorder.use_stale:
             self.counters["stale_if_error"] += 1
             if timing is not None:
@@ -337,6 +347,20 @@ class ResponseCacheMiddleware:
                              storing=False)
         await self.app(scope, receive, recorder.send)
         await recorder.finish()
+
+    def _known_uncacheable(self, key: str) -> bool:
+        until = self._uncacheable.get(key)
+        if until is None:
+            return False
+        if self.clock() < until:
+            return True
+        del self._uncacheable[key]
+        return False
+
+    def _remember_uncacheable(self, key: str) -> None:
+        if len(self._uncacheable) >= 10_000:
+            self._uncacheable.clear()
+        self._uncacheable[key] = self.clock() + self.uncacheable_memory
 
     def _compressing(self, send: Send, facts: _RequestFacts) -> Send:
         """Responses the cache does not hold are compressed on the way out, like
@@ -455,7 +479,8 @@ class _Recorder:
             if self.storing:
                 decision = decide_storage(self.status, headers,
                                           request_authorized=self.facts.authorized,
-                                          targeted_field=owner.targeted_field)
+                                          targeted_field=owner.targeted_field,
+                                          now=owner.clock())
                 if decision.store and not self.facts.uncacheable_fill:
                     self.decision = decision
             self.headers = [(k, v) for k, v in headers if k.lower() != owner.targeted_field]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from overdrive.http.cache_control import CacheControl, parse_cache_control, parse_vary
 
@@ -72,6 +73,7 @@ def decide_storage(
     *,
     request_authorized: bool,
     targeted_field: bytes,
+    now: float,
 ) -> StorageDecision:
     """Apply RFC 9111 §3 to a response as a shared cache.
 
@@ -81,7 +83,7 @@ def decide_storage(
     if status not in HEURISTICALLY_CACHEABLE:
         return _refuse("status")
     cache_control = targeted = vary = surrogate_key = b""
-    content_type = content_encoding = etag = b""
+    content_type = content_encoding = etag = expires = date = b""
     for name, value in headers:
         name = name.lower()
         if name == b"cache-control":
@@ -100,10 +102,16 @@ def decide_storage(
             content_encoding = value
         elif name == b"etag":
             etag = value
+        elif name == b"expires":
+            expires = value
+        elif name == b"date":
+            date = value
     directives: CacheControl = parse_cache_control((targeted or cache_control).decode("latin-1"))
     if directives.no_store or directives.private or directives.no_cache:
         return _refuse("no-store/private/no-cache")
     ttl = directives.shared_max_age
+    if ttl is None and expires and not targeted:
+        ttl = _expires_lifetime(expires, date, now)
     if not ttl:
         return _refuse("no explicit freshness")
     if request_authorized and not directives.allows_authorized_storage:
@@ -125,6 +133,21 @@ def decide_storage(
         content_encoding=content_encoding,
         etag=etag,
     )
+
+
+def _expires_lifetime(expires: bytes, date: bytes, now: float) -> int:
+    """RFC 9111 §4.2.1: Expires minus Date (or now); an invalid Expires means stale."""
+    try:
+        expires_at = parsedate_to_datetime(expires.decode("latin-1")).timestamp()
+    except (TypeError, ValueError, IndexError):
+        return 0
+    origin_now = now
+    if date:
+        try:
+            origin_now = parsedate_to_datetime(date.decode("latin-1")).timestamp()
+        except (TypeError, ValueError, IndexError):
+            origin_now = now
+    return max(0, int(expires_at - origin_now))
 
 
 def entry_etag(body: bytes) -> bytes:
