@@ -15,7 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.http_runner import Contender, arguments, compare, median, print_table
+from benchmarks.http_runner import (
+    Contender,
+    arguments,
+    best,
+    compare,
+    median,
+    print_table,
+)
 
 
 def main() -> None:
@@ -25,14 +32,18 @@ def main() -> None:
                   expect={"x-fastapi-cache": "HIT"}),
         Contender("Overdrive cached hit", "overdrive_cached", expect={"x-cache": "HIT"}),
     ], rounds=rounds, duration=duration)
-    peer, ours = (median(rounds) for rounds in results.values())
-    ratio = ours.requests_per_second / peer.requests_per_second
-    met = ratio >= 3 and ours.p99_ms < peer.p99_ms
+    verdicts = []
+    for label, pick in (("median", median), ("best", best)):
+        peer, ours = (pick(rounds) for rounds in results.values())
+        ratio = ours.requests_per_second / peer.requests_per_second
+        met = ratio >= 3 and ours.p99_ms < peer.p99_ms
+        verdicts.append(
+            f"{label} rounds: Overdrive serves {ratio:.1f}x fastapi-cache2's requests/s, p99 "
+            f"{ours.p99_ms:.2f} ms vs {peer.p99_ms:.2f} ms (target >= 3x and lower p99): "
+            f"{'MET' if met else 'NOT MET'}")
     print_table(
         "Cached hit: Overdrive vs fastapi-cache2 (uvicorn 1 worker, wrk 64 connections, 1 KiB)",
-        results,
-        f"Overdrive serves {ratio:.1f}x fastapi-cache2's requests/s, p99 {ours.p99_ms:.2f} ms "
-        f"vs {peer.p99_ms:.2f} ms (target >= 3x and lower p99): {'MET' if met else 'NOT MET'}",
+        results, "\n".join(verdicts),
     )
 
 

@@ -14,7 +14,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.http_runner import Contender, arguments, compare, median, print_table
+from benchmarks.http_runner import (
+    Contender,
+    arguments,
+    best,
+    compare,
+    median,
+    print_table,
+)
 
 
 def main() -> None:
@@ -23,13 +30,15 @@ def main() -> None:
         Contender("raw ASGI (limit)", "raw_hello"),
         Contender("Overdrive cached hit (FastAPI)", "overdrive_cached", expect={"x-cache": "HIT"}),
     ], rounds=rounds, duration=duration)
-    limit, ours = (median(rounds) for rounds in results.values())
-    ratio = ours.requests_per_second / limit.requests_per_second
+    verdicts = []
+    for label, pick in (("median", median), ("best", best)):
+        limit, ours = (pick(rounds) for rounds in results.values())
+        ratio = ours.requests_per_second / limit.requests_per_second
+        verdicts.append(f"{label} rounds: Overdrive reaches {ratio:.0%} of the limit's "
+                        f"requests/s (target >= 70%): {'MET' if ratio >= 0.7 else 'NOT MET'}")
     print_table(
         "Cached hit through Overdrive vs raw ASGI (uvicorn 1 worker, wrk 64 connections, 1 KiB)",
-        results,
-        f"Overdrive reaches {ratio:.0%} of the limit's requests/s (target >= 70%): "
-        f"{'MET' if ratio >= 0.7 else 'NOT MET'}",
+        results, "\n".join(verdicts),
     )
 
 

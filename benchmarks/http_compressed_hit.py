@@ -15,7 +15,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.http_runner import Contender, arguments, compare, median, print_table
+from benchmarks.http_runner import (
+    Contender,
+    arguments,
+    best,
+    compare,
+    median,
+    print_table,
+)
 
 
 def main() -> None:
@@ -26,13 +33,15 @@ def main() -> None:
                   headers={"Accept-Encoding": "br"},
                   expect={"x-cache": "HIT", "content-encoding": "br"}),
     ], rounds=rounds, duration=duration)
-    plain, compressed = (median(rounds) for rounds in results.values())
-    ratio = compressed.requests_per_second / plain.requests_per_second
+    verdicts = []
+    for label, pick in (("median", median), ("best", best)):
+        plain, compressed = (pick(rounds) for rounds in results.values())
+        ratio = compressed.requests_per_second / plain.requests_per_second
+        verdicts.append(f"{label} rounds: compressed hits run at {ratio:.0%} of uncompressed "
+                        f"hits (target >= 90%): {'MET' if ratio >= 0.9 else 'NOT MET'}")
     print_table(
         "Compressed vs uncompressed cached hit (uvicorn 1 worker, wrk 64 connections, 1 KiB)",
-        results,
-        f"Compressed hits run at {ratio:.0%} of uncompressed hits (target >= 90%): "
-        f"{'MET' if ratio >= 0.9 else 'NOT MET'}",
+        results, "\n".join(verdicts),
     )
 
 
