@@ -52,10 +52,6 @@ class RequestTiming:
         self.cache_status: str | None = None
 
 
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1000:.2f}"
-
-
 class ServerTimingMiddleware:
     """Adds `Server-Timing` to every HTTP response.
 
@@ -79,30 +75,44 @@ class ServerTimingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        clock = self.clock
-        timing = RequestTiming(clock())
+        timing = RequestTiming(self.clock())
         scope[TIMING_SCOPE_KEY] = timing
-        query_stats: list[QueryStats] = []
-
-        async def send_with_timing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                total = clock() - timing.started
-                parts = [f"total;dur={_ms(total)}"]
-                if timing.cache_status is not None:
-                    cache_duration = timing.cache_duration or 0.0
-                    parts.append(f'cache;dur={_ms(cache_duration)};desc="{timing.cache_status}"')
-                if timing.cache_status not in ("hit", "stale"):
-                    app_duration = total if timing.app_duration is None else timing.app_duration
-                    parts.append(f"app;dur={_ms(app_duration)}")
-                for stats in query_stats:
-                    parts.append(f'db;dur={_ms(stats.duration)};desc="{stats.count} queries"')
-                message["headers"] = [*message.get("headers", ()),
-                                      (b"server-timing", ", ".join(parts).encode())]
-            await send(message)
-
         if self.db is None:
-            await self.app(scope, receive, send_with_timing)
+            await self.app(scope, receive, _TimedSend(send, timing, self.clock, None))
             return
         async with self.db.request() as stats:
-            query_stats.append(stats)
-            await self.app(scope, receive, send_with_timing)
+            await self.app(scope, receive, _TimedSend(send, timing, self.clock, stats))
+
+
+class _TimedSend:
+    """Writes the header when the response starts; one bytes format per response."""
+
+    __slots__ = ("clock", "send", "stats", "timing")
+
+    def __init__(self, send: Send, timing: RequestTiming, clock: Callable[[], float],
+                 stats: QueryStats | None) -> None:
+        self.send = send
+        self.timing = timing
+        self.clock = clock
+        self.stats = stats
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            timing = self.timing
+            total = (self.clock() - timing.started) * 1000
+            status = timing.cache_status
+            if status is None:
+                value = b"total;dur=%.2f, app;dur=%.2f" % (
+                    total, total if timing.app_duration is None else timing.app_duration * 1000)
+            elif status == "miss":
+                app = total if timing.app_duration is None else timing.app_duration * 1000
+                value = b'total;dur=%.2f, cache;dur=%.2f;desc="miss", app;dur=%.2f' % (
+                    total, (timing.cache_duration or 0.0) * 1000, app)
+            else:
+                value = b'total;dur=%.2f, cache;dur=%.2f;desc="%s"' % (
+                    total, (timing.cache_duration or 0.0) * 1000, status.encode())
+            stats = self.stats
+            if stats is not None:
+                value += b', db;dur=%.2f;desc="%d queries"' % (stats.duration * 1000, stats.count)
+            message["headers"] = [*message.get("headers", ()), (b"server-timing", value)]
+        await self.send(message)
