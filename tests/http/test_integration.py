@@ -220,3 +220,18 @@ async def test_soft_invalidate_soft_purges_the_cdn_and_drops_our_copy(
     await od.close()
     assert response.headers["x-cache"] == "MISS"
     assert receiver.requests[0]["headers"]["xkey-softpurge"] == "board:main"
+
+
+async def test_rate_limit_shares_the_caches_redis(
+    redis_caches: Callable[..., Cache], namespace: str
+) -> None:
+    """With a Redis cache and no redis=, the limiter counts in that Redis."""
+    app = feedback_app([])
+    od = Overdrive(app, cache=redis_caches(), rate_limit="2/minute",
+                   rate_limit_options={"prefix": namespace})
+    async with client_for(app) as client:
+        codes = [(await client.get("/boards/x/feedback")).status_code for _ in range(3)]
+    limiter = od.middleware["RateLimitMiddleware"].limiter
+    await od.close()
+    assert codes == [200, 200, 429]
+    assert type(limiter).__name__ == "RedisRateLimiter"

@@ -125,7 +125,7 @@ async def test_redis_down_fails_open_and_is_counted(origin: Origin) -> None:
         server.stop()
         async with client_for(app) as client:
             responses = [await client.get("/") for _ in range(3)]
-        await app.limiter.client.aclose()  # type: ignore[attr-defined]
+        await app.close()
     assert all(r.status_code == 200 for r in responses)
     assert app.stats["backend_errors"] == 3
 
@@ -137,7 +137,7 @@ async def test_redis_down_fails_closed_when_asked(origin: Origin) -> None:
         server.stop()
         async with client_for(app) as client:
             response = await client.get("/")
-        await app.limiter.client.aclose()  # type: ignore[attr-defined]
+        await app.close()
     assert response.status_code == 503
     assert origin.calls == 0
 
@@ -149,7 +149,7 @@ async def test_redis_backed_middleware_limits(
     app = RateLimitMiddleware(origin, limit="2/minute", redis=redis_url, prefix=namespace)
     async with client_for(app) as client:
         codes = [(await client.get("/")).status_code for _ in range(3)]
-    await app.limiter.client.aclose()  # type: ignore[attr-defined]
+    await app.close()
     assert codes == [200, 200, 429]
 
 

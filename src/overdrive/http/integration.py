@@ -141,9 +141,19 @@ class Overdrive:
             await self.cdn.purge(tags, soft=soft)
 
     async def close(self) -> None:
-        """Flush pending purges and release the CDN client."""
+        """Flush pending purges, wait for background refreshes, release clients.
+
+        Call it from the application's lifespan shutdown. The cache is the caller's to
+        close (it may be shared).
+        """
         if self.cdn is not None:
             await self.cdn.close()
+        response_cache = self.middleware.get("ResponseCacheMiddleware")
+        if response_cache is not None:
+            await response_cache.drain()
+        rate_limit = self.middleware.get("RateLimitMiddleware")
+        if rate_limit is not None:
+            await rate_limit.close()
 
 
 _OUTERMOST_CLASSES: dict[type[Any], type[Any]] = {}

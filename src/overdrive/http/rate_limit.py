@@ -87,11 +87,14 @@ class RateLimitMiddleware:
     ) -> None:
         self.app = app
         self.rate = Rate.parse(limit)
+        self._owned_client: Any = None
         if limiter is None:
             if redis is None:
                 limiter = MemoryRateLimiter()
             else:
-                client = (redis_client_from_url(redis) if isinstance(redis, str) else redis)
+                client = redis
+                if isinstance(redis, str):
+                    client = self._owned_client = redis_client_from_url(redis)
                 limiter = RedisRateLimiter(client, prefix=prefix)
         self.limiter = limiter
         self.key = key or ClientAddress(trusted_proxies)
@@ -106,6 +109,12 @@ class RateLimitMiddleware:
         self.policy_name = policy_name
         self._parsed: dict[str | Rate, Rate] = {}
         self.stats = {"allowed": 0, "refused": 0, "shadow_refused": 0, "backend_errors": 0}
+
+    async def close(self) -> None:
+        """Close the Redis client this middleware made from a URL (not one passed in)."""
+        if self._owned_client is not None:
+            await self._owned_client.aclose()
+            self._owned_client = None
 
     def _rate_for(self, scope: Scope) -> Rate:
         if self.limit_for is not None:
