@@ -21,13 +21,18 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
-from overdrive.http.cache_control import parse_cache_control
 from overdrive.http.compression import CompressingSend, Compressor, add_vary, weaken_etag
 from overdrive.http.policy import OVERDRIVE_CACHE_CONTROL
+from overdrive.http.recorder import ResponseRecorder
+from overdrive.http.request_facts import (
+    DEFAULT_UNKEYED_PROBE_HEADERS,
+    HeaderScanner,
+    RequestFacts,
+)
 from overdrive.http.stored_response import (
     HOP_HEADERS,
+    NOT_MODIFIED_HEADERS,
     StorageDecision,
-    decide_storage,
     entry_etag,
     etag_matches,
     variant_suffix,
@@ -39,23 +44,7 @@ __all__ = ["DEFAULT_UNKEYED_PROBE_HEADERS", "ResponseCacheMiddleware"]
 
 logger = logging.getLogger("overdrive.http")
 
-# Headers that make an origin build a different response while no cache keys on them
-# (cache-poisoning probes): a request carrying one is answered but never fills the cache.
-DEFAULT_UNKEYED_PROBE_HEADERS = frozenset(
-    {
-        "x-forwarded-host",
-        "x-forwarded-server",
-        "x-host",
-        "x-original-url",
-        "x-rewrite-url",
-        "x-forwarded-scheme",
-        "x-http-method-override",
-        "x-http-method",
-        "x-method-override",
-    }
-)
 _KEY_LIMIT = 900
-_304_HEADERS = frozenset({b"cache-control", b"content-location", b"expires", b"vary"})
 
 
 class EntryLike(Protocol):
@@ -73,29 +62,6 @@ class CacheLike(Protocol):
     async def set(
         self, key: str, value: Any, ttl: float = ..., swr: float = ..., tags: Any = ...
     ) -> None: ...
-
-
-class _RequestFacts:
-    """What one pass over the request headers tells the cache."""
-
-    __slots__ = ("accept_encoding", "authorized", "bypass", "headers", "host",
-                 "if_none_match", "no_store", "revalidate", "uncacheable_fill")
-
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.headers = headers
-        self.host = b""
-        self.accept_encoding = b""
-        self.if_none_match = b""
-        self.authorized = False
-        self.bypass = False
-        self.revalidate = False
-        self.no_store = False
-        self.uncacheable_fill = False
-
-
-# What the header scan does with each request header it cares about.
-_HOST, _ACCEPT_ENCODING, _IF_NONE_MATCH, _AUTHORIZATION, _CACHE_CONTROL, _PRAGMA, _PROBE = (
-    range(7))
 
 
 class ResponseCacheMiddleware:
@@ -131,20 +97,15 @@ class ResponseCacheMiddleware:
         self.status_header = status_header.lower().encode()
         self.compressor = compressor
         self.max_body_size = max_body_size
-        self.max_header_size = max_header_size
-        self.probe_headers = frozenset(name.lower().encode() for name in unkeyed_probe_headers)
-        self.honour_request_no_cache = honour_request_no_cache
+        self._scan = HeaderScanner(max_header_size=max_header_size,
+                                   unkeyed_probe_headers=unkeyed_probe_headers,
+                                   honour_request_no_cache=honour_request_no_cache)
         self.clock = clock
         self.targeted_field = OVERDRIVE_CACHE_CONTROL.lower().encode()
-        self._header_roles: dict[bytes, int] = {
-            b"host": _HOST, b"accept-encoding": _ACCEPT_ENCODING,
-            b"if-none-match": _IF_NONE_MATCH, b"authorization": _AUTHORIZATION,
-            b"cache-control": _CACHE_CONTROL, b"pragma": _PRAGMA,
-            **{name: _PROBE for name in self.probe_headers},
-        }
-        self._hit = (self.status_header, b"HIT")
-        self._stale = (self.status_header, b"STALE")
-        self._miss = (self.status_header, b"MISS")
+        self.hit_header = (self.status_header, b"HIT")
+        self.stale_header = (self.status_header, b"STALE")
+        self.miss_header = (self.status_header, b"MISS")
+        self.bypass_header = (self.status_header, b"BYPASS")
         self._inflight: dict[str, asyncio.Future[None]] = {}
         self._refreshing: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -163,7 +124,7 @@ class ResponseCacheMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        facts = self._facts(scope["headers"])
+        facts = self._scan(scope["headers"])
         if facts.bypass:
             self.counters["bypass"] += 1
             await self._pass(scope, receive, send)
@@ -178,14 +139,14 @@ class ResponseCacheMiddleware:
                 self.counters["hit"] += 1
                 if timing is not None:
                     timing.cache_status, timing.cache_duration = "hit", self.clock() - started
-                await self._serve(entry, facts, scope, send, now, self._hit)
+                await self._serve(entry, facts, scope, send, now, self.hit_header)
                 return
             if now < entry.fresh_until + entry.value["w"]:
                 self.counters["stale"] += 1
                 if timing is not None:
                     timing.cache_status, timing.cache_duration = "stale", self.clock() - started
                 self._refresh_in_background(key, scope)
-                await self._serve(entry, facts, scope, send, now, self._stale)
+                await self._serve(entry, facts, scope, send, now, self.stale_header)
                 return
         self.counters["miss"] += 1
         if timing is not None:
@@ -195,46 +156,6 @@ class ResponseCacheMiddleware:
             stale = await self._lookup(key, facts)
             stale = stale if stale is not None and stale.value["e"] else None
         await self._miss_coalesced(key, scope, receive, send, facts, stale, timing)
-
-    def _facts(self, headers: list[tuple[bytes, bytes]]) -> _RequestFacts:
-        facts = _RequestFacts(headers)
-        roles = self._header_roles
-        limit = self.max_header_size
-        request_cache_control = pragma = None
-        for name, value in headers:
-            if len(value) > limit:
-                facts.bypass = True
-            role = roles.get(name)
-            if role is None:
-                continue
-            if role == _HOST:
-                if facts.host:
-                    facts.bypass = True  # two Host headers: ambiguous, never cached
-                facts.host = value.lower()
-            elif role == _ACCEPT_ENCODING:
-                facts.accept_encoding = (value if not facts.accept_encoding
-                                         else facts.accept_encoding + b"," + value)
-            elif role == _IF_NONE_MATCH:
-                facts.if_none_match = (value if not facts.if_none_match
-                                       else facts.if_none_match + b"," + value)
-            elif role == _AUTHORIZATION:
-                facts.authorized = True
-            elif role == _CACHE_CONTROL:
-                request_cache_control = (value if request_cache_control is None
-                                         else request_cache_control + b"," + value)
-            elif role == _PRAGMA:
-                pragma = value
-            else:
-                facts.uncacheable_fill = True
-        if not self.honour_request_no_cache:
-            return facts
-        if request_cache_control is not None:
-            directives = parse_cache_control(request_cache_control.decode("latin-1"))
-            facts.no_store = directives.no_store
-            facts.revalidate = directives.no_cache or directives.max_age == 0 or facts.no_store
-        elif pragma is not None and pragma.lower() == b"no-cache":
-            facts.revalidate = True
-        return facts
 
     def _key(self, scope: Scope, host: bytes) -> str:
         query: bytes = scope.get("query_string", b"")
@@ -250,7 +171,7 @@ class ResponseCacheMiddleware:
             key = f"{self.prefix}#{hashlib.sha256(key.encode()).hexdigest()}"
         return key
 
-    async def _lookup(self, key: str, facts: _RequestFacts) -> Any:
+    async def _lookup(self, key: str, facts: RequestFacts) -> Any:
         entry = await self.cache.get_entry(key)
         if entry is None:
             return None
@@ -260,7 +181,7 @@ class ResponseCacheMiddleware:
         return await self.cache.get_entry(f"{key}|{variant_suffix(names, facts.headers)}")
 
     async def _serve(
-        self, entry: EntryLike, facts: _RequestFacts, scope: Scope, send: Send, now: float,
+        self, entry: EntryLike, facts: RequestFacts, scope: Scope, send: Send, now: float,
         status: tuple[bytes, bytes],
     ) -> None:
         # Header lists were built when the entry was stored: a hit only adds Age and status.
@@ -276,7 +197,7 @@ class ResponseCacheMiddleware:
                 headers = value["z"][encoding]
                 etag = weaken_etag(etag)
         if facts.if_none_match and etag_matches(facts.if_none_match, etag):
-            kept = [(k, v) for k, v in value["h"] if k in _304_HEADERS]
+            kept = [(k, v) for k, v in value["h"] if k in NOT_MODIFIED_HEADERS]
             await send({"type": "http.response.start", "status": 304,
                         "headers": [*kept, (b"etag", etag), age, status]})
             await send({"type": "http.response.body", "body": b""})
@@ -289,7 +210,7 @@ class ResponseCacheMiddleware:
     # -- miss ----------------------------------------------------------------------------
 
     async def _miss_coalesced(
-        self, key: str, scope: Scope, receive: Receive, send: Send, facts: _RequestFacts,
+        self, key: str, scope: Scope, receive: Receive, send: Send, facts: RequestFacts,
         stale: Any, timing: RequestTiming | None,
     ) -> None:
         if scope["method"] != "GET" or self._known_uncacheable(key):
@@ -303,7 +224,7 @@ class ResponseCacheMiddleware:
             await asyncio.shield(leader)
             entry = await self._lookup(key, facts)
             if entry is not None and self.clock() < entry.fresh_until:
-                await self._serve(entry, facts, scope, send, self.clock(), self._hit)
+                await self._serve(entry, facts, scope, send, self.clock(), self.hit_header)
                 return
             await self._fill(key, scope, receive, send, facts, stale, timing)
             return
@@ -316,10 +237,10 @@ class ResponseCacheMiddleware:
             future.set_result(None)
 
     async def _fill(
-        self, key: str, scope: Scope, receive: Receive, send: Send, facts: _RequestFacts,
+        self, key: str, scope: Scope, receive: Receive, send: Send, facts: RequestFacts,
         stale: Any, timing: RequestTiming | None,
     ) -> None:
-        recorder = _Recorder(self, key, scope, facts, self._compressing(send, facts), stale)
+        recorder = ResponseRecorder(self, key, scope, facts, self._compressing(send, facts), stale)
         started = self.clock()
         try:
             await self.app(scope, receive, recorder.send)
@@ -336,14 +257,14 @@ class ResponseCacheMiddleware:
             self.counters["stale_if_error"] += 1
             if timing is not None:
                 timing.cache_status = "stale"
-            await self._serve(stale, facts, scope, send, self.clock(), self._stale)
+            await self._serve(stale, facts, scope, send, self.clock(), self.stale_header)
             return
         await recorder.finish()
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Not cacheable: still strip our targeted field and answer If-None-Match."""
-        facts = self._facts(scope["headers"])
-        recorder = _Recorder(self, "", scope, facts, self._compressing(send, facts), None,
+        facts = self._scan(scope["headers"])
+        recorder = ResponseRecorder(self, "", scope, facts, self._compressing(send, facts), None,
                              storing=False)
         await self.app(scope, receive, recorder.send)
         await recorder.finish()
@@ -362,7 +283,7 @@ class ResponseCacheMiddleware:
             self._uncacheable.clear()
         self._uncacheable[key] = self.clock() + self.uncacheable_memory
 
-    def _compressing(self, send: Send, facts: _RequestFacts) -> Send:
+    def _compressing(self, send: Send, facts: RequestFacts) -> Send:
         """Responses the cache does not hold are compressed on the way out, like
         CompressionMiddleware would; stored ones arrive precompressed and pass through."""
         if self.compressor is None or not facts.accept_encoding:
@@ -390,8 +311,8 @@ class ResponseCacheMiddleware:
             return None
 
         try:
-            facts = self._facts(scope["headers"])
-            recorder = _Recorder(self, key, scope, facts, discard, None)
+            facts = self._scan(scope["headers"])
+            recorder = ResponseRecorder(self, key, scope, facts, discard, None)
             await self.app(scope, receive, recorder.send)
             await recorder.finish()
         except Exception:
@@ -404,7 +325,7 @@ class ResponseCacheMiddleware:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def store(self, key: str, facts: _RequestFacts, status: int,
+    async def store(self, key: str, facts: RequestFacts, status: int,
                     headers: list[tuple[bytes, bytes]], body: bytes,
                     decision: StorageDecision) -> tuple[bytes, dict[str, bytes]]:
         """Store one response; returns its ETag and its precompressed bodies."""
@@ -441,134 +362,3 @@ class ResponseCacheMiddleware:
         except Exception:
             logger.warning("could not store %s in the response cache", key, exc_info=True)
         return etag, encodings
-
-
-class _Recorder:
-    """Per-request: watches the application's response, passes it on, stores it if allowed."""
-
-    def __init__(
-        self, owner: ResponseCacheMiddleware, key: str, scope: Scope, facts: _RequestFacts,
-        send: Send, stale: Any, *, storing: bool = True,
-    ) -> None:
-        self.owner = owner
-        self.key = key
-        self.scope = scope
-        self.facts = facts
-        self.downstream = send
-        self.stale = stale
-        self.storing = storing and scope["method"] == "GET" and not facts.no_store
-        self.started = False
-        self.use_stale = False
-        self.buffering = False
-        self.status = 200
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.decision: StorageDecision | None = None
-        self.not_modified = False
-
-    async def send(self, message: Message) -> None:
-        kind = message["type"]
-        if kind == "http.response.start":
-            self.status = message["status"]
-            if self.stale is not None and self.status >= 500:
-                self.use_stale = True
-                return
-            owner = self.owner
-            headers = list(message.get("headers", ()))
-            if self.storing:
-                decision = decide_storage(self.status, headers,
-                                          request_authorized=self.facts.authorized,
-                                          targeted_field=owner.targeted_field,
-                                          now=owner.clock())
-                if decision.store and not self.facts.uncacheable_fill:
-                    self.decision = decision
-            self.headers = [(k, v) for k, v in headers if k.lower() != owner.targeted_field]
-            if self.decision is not None:
-                self.buffering = True
-                return
-            self.headers.append(owner._miss if self.storing else (owner.status_header, b"BYPASS"))
-            self.started = True
-            if (self.facts.if_none_match and self.status == 200
-                    and self.scope["method"] in ("GET", "HEAD")):
-                etag = next((v for k, v in self.headers if k.lower() == b"etag"), None)
-                if etag is not None and etag_matches(self.facts.if_none_match, etag):
-                    self.not_modified = True
-                    kept = [(k, v) for k, v in self.headers
-                            if k.lower() in _304_HEADERS or k.lower() == b"etag"]
-                    await self.downstream({**message, "status": 304, "headers": kept})
-                    return
-            await self.downstream({**message, "headers": self.headers})
-            return
-        if self.use_stale:
-            return
-        if kind != "http.response.body":
-            await self.downstream(message)
-            return
-        if self.not_modified:
-            if not message.get("more_body", False):
-                await self.downstream({"type": "http.response.body", "body": b""})
-            return
-        if not self.buffering:
-            await self.downstream(message)
-            return
-        body = message.get("body", b"")
-        self.chunks.append(body)
-        self.size += len(body)
-        if message.get("more_body", False):
-            if self.size > self.owner.max_body_size:
-                await self._give_up_storing()
-            return
-        await self._complete()
-
-    async def _give_up_storing(self) -> None:
-        self.buffering = False
-        self.decision = None
-        self.started = True
-        self.headers.append(self.owner._miss)
-        await self.downstream({"type": "http.response.start", "status": self.status,
-                               "headers": self.headers})
-        for chunk in self.chunks:
-            await self.downstream({"type": "http.response.body", "body": chunk,
-                                   "more_body": True})
-        self.chunks = []
-
-    async def _complete(self) -> None:
-        decision = self.decision
-        assert decision is not None
-        body = b"".join(self.chunks)
-        self.chunks = []
-        self.buffering = False
-        owner = self.owner
-        etag, encodings = await owner.store(self.key, self.facts, self.status, self.headers,
-                                            body, decision)
-        self.started = True
-        headers = [(k, v) for k, v in self.headers
-                   if k.lower() not in (b"content-length", b"etag")]
-        if encodings:
-            add_vary(headers, b"Accept-Encoding")
-        encoding = None
-        if encodings and self.facts.accept_encoding and owner.compressor is not None:
-            encoding = owner.compressor.negotiate(self.facts.accept_encoding)
-        if encoding is not None and encoding in encodings:
-            body = encodings[encoding]
-            etag = weaken_etag(etag)
-            headers.append((b"content-encoding", encoding.encode()))
-        if self.facts.if_none_match and etag_matches(self.facts.if_none_match, etag):
-            kept = [(k, v) for k, v in headers if k.lower() in _304_HEADERS]
-            kept += [(b"etag", etag), owner._miss]
-            await self.downstream({"type": "http.response.start", "status": 304,
-                                   "headers": kept})
-            await self.downstream({"type": "http.response.body", "body": b""})
-            return
-        headers += [(b"content-length", str(len(body)).encode()), (b"etag", etag), owner._miss]
-        await self.downstream({"type": "http.response.start", "status": self.status,
-                               "headers": headers})
-        await self.downstream({"type": "http.response.body", "body": body})
-
-    async def finish(self) -> None:
-        """Called after the application returned: nothing left to do unless it never
-        completed a buffered body (a broken app), in which case nothing is stored."""
-        if self.buffering and self.chunks:
-            await self._give_up_storing()
-            await self.downstream({"type": "http.response.body", "body": b""})

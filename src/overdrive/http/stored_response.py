@@ -15,6 +15,8 @@ from overdrive.http.cache_control import CacheControl, parse_cache_control, pars
 
 __all__ = [
     "HEURISTICALLY_CACHEABLE",
+    "HOP_HEADERS",
+    "NOT_MODIFIED_HEADERS",
     "StorageDecision",
     "decide_storage",
     "entry_etag",
@@ -25,6 +27,9 @@ __all__ = [
 # RFC 9110 §15.1: the status codes a cache may store without the application saying more;
 # 206 is left out because this cache does not assemble ranges.
 HEURISTICALLY_CACHEABLE = frozenset({200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501})
+
+# What a 304 repeats from the stored response (RFC 9110 §15.4.5), besides ETag.
+NOT_MODIFIED_HEADERS = frozenset({b"cache-control", b"content-location", b"expires", b"vary"})
 
 # Headers that belong to one transmission, not to the stored response.
 HOP_HEADERS = frozenset(
