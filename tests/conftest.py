@@ -23,10 +23,13 @@ def _require(name: str, reachable: bool) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1)
     try:
-        reachable = bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+        reachable = bool(client.ping())
     except redis.RedisError:
         reachable = False
+    finally:
+        client.close()
     _require("Redis on 127.0.0.1:6379", reachable)
     return REDIS_URL
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import signal
 import socket
@@ -21,11 +22,23 @@ from pathlib import Path
 import redis
 
 
-def free_port() -> int:
+def _bindable(port: int) -> bool:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port() -> int:
+    """A free loopback port whose +10000 twin is free too (Redis Cluster's bus port)."""
+    rng = random.Random()
+    for _ in range(1000):
+        port = rng.randrange(20000, 55000)
+        if _bindable(port) and _bindable(port + 10000):
+            return port
+    raise RuntimeError("no free loopback port pair found")
 
 
 def service_required() -> bool:
@@ -97,3 +110,62 @@ def redis_server(*extra_args: str) -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@dataclass
+class RedisCluster:
+    """A private 3-master Redis Cluster on loopback ports, as users run when one is not enough."""
+
+    servers: list[RedisServer] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.servers[0].url
+
+    def start(self, masters: int = 3) -> None:
+        for _ in range(masters):
+            server = RedisServer()
+            server.extra_args = (
+                "--cluster-enabled",
+                "yes",
+                "--cluster-config-file",
+                str(server.workdir / "nodes.conf"),
+                "--cluster-node-timeout",
+                "2000",
+            )
+            server.start()
+            self.servers.append(server)
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RuntimeError("redis-cli is not installed")
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{s.port}" for s in self.servers),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            states = []
+            for server in self.servers:
+                client = redis.Redis(port=server.port)
+                info = client.execute_command("CLUSTER", "INFO")
+                client.close()
+                text = info.decode() if isinstance(info, bytes) else str(info)
+                states.append("cluster_state:ok" in text)
+            if all(states):
+                return
+            time.sleep(0.1)
+        raise RuntimeError("the test cluster did not reach cluster_state:ok")
+
+    def close(self) -> None:
+        for server in self.servers:
+            server.close()

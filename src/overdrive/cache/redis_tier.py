@@ -149,7 +149,11 @@ class RedisTier:
     async def close(self) -> None:
         if self._client is not None:
             client, self._client = self._client, None
-            await client.aclose()
+            if self.cluster:
+                await client.aclose()
+            else:
+                # A pool passed in explicitly is not closed by the client: close it here.
+                await client.aclose(close_connection_pool=True)
 
     def subscriber_url(self) -> str:
         """A plain connection for pub/sub: classic PUBLISH reaches every cluster node."""
@@ -172,6 +176,21 @@ class RedisTier:
             raise L2UnavailableError(str(error) or type(error).__name__) from error
         self.breaker.record_success()
         return result
+
+    async def _batch(
+        self, client: Any, name: str, calls: Sequence[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """Run one script many times: one pipeline on a single Redis; in a cluster, where
+        redis-py refuses scripts in pipelines, concurrent calls routed to their nodes."""
+        script = self._scripts[name]
+        if self.cluster:
+            return list(
+                await asyncio.gather(*(script(keys=k, args=a, client=client) for k, a in calls))
+            )
+        pipe = client.pipeline(transaction=False)
+        for keys, args in calls:
+            await script(keys=keys, args=args, client=pipe)
+        return list(await pipe.execute())
 
     # -- operations --------------------------------------------------------------------------
 
@@ -205,15 +224,13 @@ class RedisTier:
         return await self.call(run)
 
     async def read_many(self, keys: Sequence[tuple[str, int]], *, now: float) -> list[ReadResult]:
+        calls = [
+            (self.keys_for(key, group), self._read_args(group, "", 0, now, ()))
+            for key, group in keys
+        ]
+
         async def run(client: Any) -> list[ReadResult]:
-            pipe = client.pipeline(transaction=False)
-            for key, group in keys:
-                await self._scripts["read"](
-                    keys=self.keys_for(key, group),
-                    args=self._read_args(group, "", 0, now, ()),
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+            replies = await self._batch(client, "read", calls)
             return [self._read_result(reply) for reply in replies]
 
         return await self.call(run)
@@ -289,12 +306,13 @@ class RedisTier:
         tags: Sequence[str],
         ttl_ms: int,
     ) -> list[list[int]]:
+        calls = [
+            self._stamp_args(key, group, header, payload, tags, ttl_ms)
+            for key, group, header, payload in items
+        ]
+
         async def run(client: Any) -> list[list[int]]:
-            pipe = client.pipeline(transaction=False)
-            for key, group, header, payload in items:
-                keys, args = self._stamp_args(key, group, header, payload, tags, ttl_ms)
-                await self._scripts["write"](keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+            replies = await self._batch(client, "write", calls)
             return [[int(v) for v in reply[1:]] for reply in replies]
 
         return await self.call(run)
@@ -319,16 +337,16 @@ class RedisTier:
     async def bump(self, tags: Sequence[str], soft: bool) -> list[tuple[str, int, int | None]]:
         """Raise the tags' versions in every group; returns (tag key, version, floor)."""
 
+        calls = [
+            (
+                [self.tag_prefix(group) + tags[0]],
+                [self.tag_prefix(group), "1" if soft else "0", TAG_TTL_MS, *tags],
+            )
+            for group in range(self.groups)
+        ]
+
         async def run(client: Any) -> list[tuple[str, int, int | None]]:
-            pipe = client.pipeline(transaction=False)
-            for group in range(self.groups):
-                prefix = self.tag_prefix(group)
-                await self._scripts["bump"](
-                    keys=[prefix + tags[0]],
-                    args=[prefix, "1" if soft else "0", TAG_TTL_MS, *tags],
-                    client=pipe,
-                )
-            replies = await pipe.execute()
+            replies = await self._batch(client, "bump", calls)
             changes = []
             for group, reply in enumerate(replies):
                 prefix = self.tag_prefix(group)
@@ -350,6 +368,14 @@ class RedisTier:
             return [parse_version(raw) for raw in replies]
 
         return await self.call(run)
+
+    async def ping(self) -> None:
+        """Connect (and so learn whether this is a cluster) within the timeout."""
+
+        async def run(client: Any) -> None:
+            await client.ping()
+
+        await self.call(run)
 
     async def publish(self, message: bytes) -> None:
         async def run(client: Any) -> None:

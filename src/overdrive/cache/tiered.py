@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import logging
 import math
 import random
@@ -156,6 +157,10 @@ class Cache:
         entry, _ = self._l1_lookup(key, self._clock())
         if entry is None and self._l2 is not None:
             entry, _ = await self._reads.run(key, lambda: self._l2_lookup(key))
+        if entry is not None and self._copy:
+            private = copy.copy(entry)
+            private.value = self._value(entry)
+            return private
         return entry
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
@@ -327,6 +332,10 @@ class Cache:
         if self._started:
             return
         self._started = True
+        if self._l2 is not None:
+            # Connecting first tells a cluster from a single server, hence the key groups.
+            with contextlib.suppress(L2UnavailableError):
+                await self._l2.ping()
         if self._bus is not None:
             self._bus.start()
             # Strict mode serves L1 only once it hears the bus: wait for the first heartbeat.
@@ -464,7 +473,7 @@ class Cache:
             if status == VALID and now < entry.fresh_until:
                 if self._early and self._expires_early(entry, now):
                     self.counters.early_refreshes += 1
-                    self._refresh_in_background(key, loader, ttl, swr, tags)
+                    self._refresh_in_background(key, loader, ttl, swr, tags, entry.fresh_until)
                 return self._value(entry)
             self.counters.stale_served += 1
             self._refresh_in_background(key, loader, ttl, swr, tags)
@@ -509,6 +518,7 @@ class Cache:
                         return self._value(entry)
                     self.counters.stale_served += 1
                     if result.lease == 1:
+                        self._refreshing.add(key)
                         self._spawn(self._refresh(key, loader, ttl, swr, names, (token, snapshot)))
                     return self._value(entry)
                 if result.lease != 2:
@@ -599,12 +609,20 @@ class Cache:
         return value
 
     def _refresh_in_background(
-        self, key: str, loader: Loader, ttl: float, swr: float, tags: TagSource
+        self,
+        key: str,
+        loader: Loader,
+        ttl: float,
+        swr: float,
+        tags: TagSource,
+        expiring_at: float = 0.0,
     ) -> None:
         if key in self._refreshing:
             return
+        # Marked before the task runs: the callers arriving meanwhile must not start another.
+        self._refreshing.add(key)
         names = (EPOCH_TAG, *(tags() if callable(tags) else tags))
-        self._spawn(self._refresh(key, loader, ttl, swr, names, None))
+        self._spawn(self._refresh(key, loader, ttl, swr, names, None, expiring_at))
 
     async def _refresh(
         self,
@@ -614,11 +632,13 @@ class Cache:
         swr: float,
         names: Sequence[str],
         lease: tuple[str, Snapshot] | None,
+        expiring_at: float = 0.0,
     ) -> None:
-        """Recompute one key once, in this process and (through the lease) across processes."""
-        if key in self._refreshing:
-            return
-        self._refreshing.add(key)
+        """Recompute one key once, in this process and (through the lease) across processes.
+
+        An early refresh reads L2 as of `expiring_at`, the expiry of the copy it renews: an
+        entry another process already renewed past that is taken as it is.
+        """
         self.counters.background_refreshes += 1
         try:
             l2 = self._l2
@@ -632,7 +652,7 @@ class Cache:
                     result = await l2.read(
                         key,
                         group,
-                        now=self._clock(),
+                        now=max(self._clock(), expiring_at),
                         token=token,
                         lease_ttl_ms=self._lock_ttl_ms,
                         snapshot_tags=names,
