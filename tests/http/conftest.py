@@ -121,10 +121,4 @@ async def redis_caches(redis_url: str, namespace: str) -> AsyncIterator[Callable
 
     yield make
     for cache in made:
-        # Cache.close() closes its redis client but not the BlockingConnectionPool it made
-        # (redis-py only auto-closes pools it created itself): disconnect the pool here
-        # until the cache does it, so no connection outlives the test's event loop.
-        client = getattr(getattr(cache, "_l2", None), "_client", None)
         await cache.close()
-        if client is not None:
-            await client.connection_pool.disconnect()
