@@ -44,5 +44,9 @@ sub vcl_deliver {
     } else {
         set resp.http.X-Edge-Cache = "MISS";
     }
+    # Tags and CDN directives are for caches, not browsers: do not publish them.
     unset resp.http.xkey;
+    unset resp.http.Surrogate-Key;
+    unset resp.http.Surrogate-Control;
+    unset resp.http.Cache-Tag;
 }

@@ -107,3 +107,20 @@ async def test_request_no_store_is_not_stored(
         await client.get("/items", headers={"cache-control": "no-store"})
         response = await client.get("/items")
     assert response.headers["x-cache"] == "MISS"
+
+
+async def test_background_refresh_carries_no_credentials(
+    middleware: ResponseCacheMiddleware, origin: Origin, clock: FakeClock
+) -> None:
+    """A stale hit by a logged-in user refreshes the shared entry without their credentials."""
+    origin.headers["cache-control"] = "public, s-maxage=10, stale-while-revalidate=100"
+    async with client_for(middleware) as client:
+        await client.get("/items")
+        clock.advance(20)
+        await client.get("/items", headers={"authorization": "Bearer alice",
+                                            "cookie": "session=alice"})
+        await middleware.drain()
+    refresh_headers = dict(origin.scopes[-1]["headers"])
+    assert origin.calls == 2
+    assert b"authorization" not in refresh_headers
+    assert b"cookie" not in refresh_headers

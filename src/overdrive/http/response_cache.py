@@ -145,7 +145,7 @@ class ResponseCacheMiddleware:
                 self.counters["stale"] += 1
                 if timing is not None:
                     timing.cache_status, timing.cache_duration = "stale", self.clock() - started
-                self._refresh_in_background(key, scope)
+                self._refresh_in_background(key, scope, entry.value["n"])
                 await self._serve(entry, facts, scope, send, now, self.stale_header)
                 return
         self.counters["miss"] += 1
@@ -293,12 +293,16 @@ class ResponseCacheMiddleware:
             return send
         return CompressingSend(self.compressor, encoding, send)
 
-    def _refresh_in_background(self, key: str, scope: Scope) -> None:
+    def _refresh_in_background(self, key: str, scope: Scope, vary: list[str]) -> None:
         if key in self._refreshing:
             return
         self._refreshing.add(key)
+        # The refresh fills a shared entry: it carries no validators, and no credentials
+        # unless the entry varies on them, so one user's session never shapes it.
+        dropped = {b"if-none-match", b"if-modified-since", b"authorization", b"cookie"}
+        dropped -= {name.encode() for name in vary}
         refresh_scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
-                                              if k not in (b"if-none-match", b"if-modified-since")]}
+                                              if k not in dropped]}
         task = asyncio.get_running_loop().create_task(self._refresh(key, refresh_scope))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -350,7 +354,7 @@ class ResponseCacheMiddleware:
         }
         value = {"s": status, "h": kept, "b": body, "t": etag, "c": encodings,
                  "i": identity, "z": encoded_headers,
-                 "w": decision.swr, "e": decision.stale_if_error}
+                 "w": decision.swr, "e": decision.stale_if_error, "n": list(vary)}
         keep = max(decision.swr, decision.stale_if_error)
         try:
             if vary:
