@@ -380,3 +380,30 @@ async def test_uncacheable_keys_are_not_coalesced(
         await asyncio.gather(*(client.get("/items") for _ in range(5)))
     assert middleware.counters["coalesced"] == 0
     assert origin.calls == 6
+
+
+async def test_redis_down_still_answers_from_the_origin(origin: Origin, namespace: str) -> None:
+    """With the cache's Redis gone, requests are answered (degraded), never failed."""
+    from tests.servers import redis_server
+
+    with redis_server() as server:
+        cache = Cache(server.url, namespace=namespace, l2_timeout=0.05)
+        server.stop()
+        try:
+            async with client_for(ResponseCacheMiddleware(origin, cache=cache)) as client:
+                responses = [await client.get("/items") for _ in range(3)]
+        finally:
+            await cache.close()
+    assert all(response.status_code == 200 for response in responses)
+    assert all(response.content == b'{"hello": "world"}' for response in responses)
+
+
+async def test_cache_errors_degrade_to_the_origin(origin: Origin, namespace: str) -> None:
+    """A cache refusing our keys (max_key_length too small) costs hits, never answers."""
+    cache = Cache(namespace=namespace, max_key_length=8)
+    middleware = ResponseCacheMiddleware(origin, cache=cache)
+    async with client_for(middleware) as client:
+        responses = [await client.get("/items") for _ in range(2)]
+    await cache.close()
+    assert [response.status_code for response in responses] == [200, 200]
+    assert middleware.counters["errors"] >= 2

@@ -113,7 +113,7 @@ class ResponseCacheMiddleware:
         self._uncacheable: dict[str, float] = {}
         self.uncacheable_memory = uncacheable_memory
         self.counters = {"hit": 0, "stale": 0, "miss": 0, "bypass": 0, "stored": 0,
-                         "coalesced": 0, "stale_if_error": 0}
+                         "coalesced": 0, "stale_if_error": 0, "errors": 0}
 
     # -- lookup --------------------------------------------------------------------------
 
@@ -172,13 +172,18 @@ class ResponseCacheMiddleware:
         return key
 
     async def _lookup(self, key: str, facts: RequestFacts) -> Any:
-        entry = await self.cache.get_entry(key)
-        if entry is None:
+        try:
+            entry = await self.cache.get_entry(key)
+            if entry is None:
+                return None
+            names = entry.value.get("v")
+            if names is None:
+                return entry
+            return await self.cache.get_entry(f"{key}|{variant_suffix(names, facts.headers)}")
+        except Exception as error:  # the cache failing must not fail the request
+            self.counters["errors"] += 1
+            logger.warning("response cache lookup failed, answering from the origin: %r", error)
             return None
-        names = entry.value.get("v")
-        if names is None:
-            return entry
-        return await self.cache.get_entry(f"{key}|{variant_suffix(names, facts.headers)}")
 
     async def _serve(
         self, entry: EntryLike, facts: RequestFacts, scope: Scope, send: Send, now: float,
@@ -363,6 +368,7 @@ class ResponseCacheMiddleware:
                 key = f"{key}|{variant_suffix(vary, facts.headers)}"
             await self.cache.set(key, value, ttl=decision.ttl, swr=keep, tags=decision.tags)
             self.counters["stored"] += 1
-        except Exception:
-            logger.warning("could not store %s in the response cache", key, exc_info=True)
+        except Exception as error:
+            self.counters["errors"] += 1
+            logger.warning("could not store %s in the response cache: %r", key, error)
         return etag, encodings
