@@ -407,3 +407,29 @@ async def test_cache_errors_degrade_to_the_origin(origin: Origin, namespace: str
     await cache.close()
     assert [response.status_code for response in responses] == [200, 200]
     assert middleware.counters["errors"] >= 2
+
+
+async def test_app_that_never_sends_a_body_still_completes(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A storable start with no body message: the client gets the start and an empty body."""
+
+    async def headless(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"cache-control", b"public, s-maxage=60")]})
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    middleware = ResponseCacheMiddleware(headless, cache=memory_cache, clock=clock)
+    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"",
+             "headers": [(b"host", b"test")]}
+    await middleware(scope, receive, send)
+    assert [message["type"] for message in sent] == ["http.response.start",
+                                                     "http.response.body"]
+    assert middleware.counters["stored"] == 0

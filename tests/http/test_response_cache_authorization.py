@@ -88,13 +88,13 @@ async def test_credentials_never_appear_in_cache_keys(
     """The per-principal key is a hash of the credential, not the credential."""
     origin.headers["vary"] = "Authorization"
     seen: list[str] = []
-    original_set = memory_cache.set
+    original_set_many = memory_cache.set_many
 
-    async def recording_set(key: str, *args: object, **kwargs: object) -> None:
-        seen.append(key)
-        await original_set(key, *args, **kwargs)  # type: ignore[arg-type]
+    async def recording_set_many(mapping: dict[str, object], **options: object) -> None:
+        seen.extend(mapping)
+        await original_set_many(mapping, **options)  # type: ignore[arg-type]
 
-    memory_cache.set = recording_set  # type: ignore[method-assign]
+    memory_cache.set_many = recording_set_many  # type: ignore[method-assign]
     async with client_for(middleware) as client:
         await client.get("/me", headers={"authorization": "Bearer s3cret-token"})
     assert seen

@@ -123,8 +123,8 @@ class ResponseRecorder:
         self.chunks = []
         self.buffering = False
         owner = self.owner
-        etag, encodings = await owner.store(self.key, self.facts, self.status, self.headers,
-                                            body, decision)
+        etag, encodings, items = await owner.prepare(self.key, self.facts, self.status,
+                                                     self.headers, body, decision)
         self.started = True
         headers = [(k, v) for k, v in self.headers
                    if k.lower() not in (b"content-length", b"etag")]
@@ -143,15 +143,17 @@ class ResponseRecorder:
             await self.downstream({"type": "http.response.start", "status": 304,
                                    "headers": kept})
             await self.downstream({"type": "http.response.body", "body": b""})
-            return
-        headers += [(b"content-length", b"%d" % len(body)), (b"etag", etag), owner.miss_header]
-        await self.downstream({"type": "http.response.start", "status": self.status,
-                               "headers": headers})
-        await self.downstream({"type": "http.response.body", "body": body})
+        else:
+            headers += [(b"content-length", b"%d" % len(body)), (b"etag", etag),
+                        owner.miss_header]
+            await self.downstream({"type": "http.response.start", "status": self.status,
+                                   "headers": headers})
+            await self.downstream({"type": "http.response.body", "body": body})
+        await owner.persist(items, decision)
 
     async def finish(self) -> None:
         """Called after the application returned: nothing left to do unless it never
         completed a buffered body (a broken app), in which case nothing is stored."""
-        if self.buffering and self.chunks:
+        if self.buffering:
             await self._give_up_storing()
             await self.downstream({"type": "http.response.body", "body": b""})

@@ -59,8 +59,8 @@ class CacheLike(Protocol):
 
     async def get_entry(self, key: str) -> Any: ...
 
-    async def set(
-        self, key: str, value: Any, ttl: float = ..., swr: float = ..., tags: Any = ...
+    async def set_many(
+        self, mapping: Any, ttl: float = ..., swr: float = ..., tags: Any = ...
     ) -> None: ...
 
 
@@ -334,10 +334,14 @@ class ResponseCacheMiddleware:
         while self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def store(self, key: str, facts: RequestFacts, status: int,
-                    headers: list[tuple[bytes, bytes]], body: bytes,
-                    decision: StorageDecision) -> tuple[bytes, dict[str, bytes]]:
-        """Store one response; returns its ETag and its precompressed bodies."""
+    async def prepare(
+        self, key: str, facts: RequestFacts, status: int, headers: list[tuple[bytes, bytes]],
+        body: bytes, decision: StorageDecision,
+    ) -> tuple[bytes, dict[str, bytes], dict[str, Any]]:
+        """The ETag, the precompressed bodies, and the cache items for one response.
+
+        Kept apart from `persist` so the client gets its response before the write.
+        """
         etag = decision.etag or entry_etag(body)
         kept = [(k.lower(), v) for k, v in headers
                 if k.lower() not in HOP_HEADERS and k.lower() != b"etag"]
@@ -346,7 +350,11 @@ class ResponseCacheMiddleware:
         if (compressor is not None and not decision.content_encoding
                 and len(body) >= compressor.minimum_size
                 and compressor.compressible(decision.content_type)):
-            encodings = {name: compressor.compress(body, name) for name in compressor.encodings}
+            if len(body) >= _COMPRESS_IN_THREAD:
+                # Large bodies: three codecs would hold the event loop for milliseconds.
+                encodings = await asyncio.to_thread(_compress_all, compressor, body)
+            else:
+                encodings = _compress_all(compressor, body)
             add_vary(kept, b"Accept-Encoding")
         vary = tuple(name for name in decision.vary
                      if not (encodings and name == "accept-encoding"))
@@ -360,15 +368,28 @@ class ResponseCacheMiddleware:
         value = {"s": status, "h": kept, "b": body, "t": etag, "c": encodings,
                  "i": identity, "z": encoded_headers,
                  "w": decision.swr, "e": decision.stale_if_error, "n": list(vary)}
-        keep = max(decision.swr, decision.stale_if_error)
+        if vary:
+            items = {key: {"v": list(vary)},
+                     f"{key}|{variant_suffix(vary, facts.headers)}": value}
+        else:
+            items = {key: value}
+        return etag, encodings, items
+
+    async def persist(self, items: dict[str, Any], decision: StorageDecision) -> None:
+        """Write the prepared items in one round trip; a failure is counted, not raised."""
         try:
-            if vary:
-                await self.cache.set(key, {"v": list(vary)}, ttl=decision.ttl, swr=keep,
-                                     tags=decision.tags)
-                key = f"{key}|{variant_suffix(vary, facts.headers)}"
-            await self.cache.set(key, value, ttl=decision.ttl, swr=keep, tags=decision.tags)
+            await self.cache.set_many(items, ttl=decision.ttl,
+                                      swr=max(decision.swr, decision.stale_if_error),
+                                      tags=decision.tags)
             self.counters["stored"] += 1
         except Exception as error:
             self.counters["errors"] += 1
-            logger.warning("could not store %s in the response cache: %r", key, error)
-        return etag, encodings
+            logger.warning("could not store %s in the response cache: %r", next(iter(items)),
+                           error)
+
+
+_COMPRESS_IN_THREAD = 64 * 1024
+
+
+def _compress_all(compressor: Compressor, body: bytes) -> dict[str, bytes]:
+    return {name: compressor.compress(body, name) for name in compressor.encodings}
