@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -235,3 +236,55 @@ async def test_rate_limit_shares_the_caches_redis(
     await od.close()
     assert codes == [200, 200, 429]
     assert type(limiter).__name__ == "RedisRateLimiter"
+
+
+def test_installing_twice_is_refused(memory_cache: Cache) -> None:
+    """A second Overdrive on the same app would wrap itself: ConfigurationError."""
+    app = FastAPI()
+    Overdrive(app, cache=memory_cache)
+    with pytest.raises(ConfigurationError, match="already installed"):
+        Overdrive(app, cache=memory_cache)
+
+
+async def test_status_header_name_is_configurable(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """status_header renames X-Cache."""
+    od = Overdrive(origin, cache=memory_cache, clock=clock, status_header="CDN-Origin-Cache")
+    async with client_for(od) as client:
+        await client.get("/")
+        response = await client.get("/")
+    assert response.headers["cdn-origin-cache"] == "HIT"
+    assert "x-cache" not in response.headers
+
+
+async def test_placement_is_validated(memory_cache: Cache) -> None:
+    """An unknown placement is a ConfigurationError."""
+    with pytest.raises(ConfigurationError):
+        Overdrive(FastAPI(), cache=memory_cache, placement="inner")  # type: ignore[arg-type]
+
+
+async def test_lifespan_reaches_the_framework(memory_cache: Cache) -> None:
+    """Outermost placement passes lifespan events through to the app's own handlers."""
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+    Overdrive(app, cache=memory_cache)
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+    sent: list[str] = []
+
+    async def receive() -> dict[str, str]:
+        return next(incoming)
+
+    async def send(message: dict[str, str]) -> None:
+        sent.append(message["type"])
+
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert events == ["startup", "shutdown"]
+    assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]

@@ -98,6 +98,8 @@ class Overdrive:
             for middleware, options in layers:
                 app.add_middleware(middleware, **options)
             return
+        if "_overdrive_stack" in getattr(app, "__dict__", {}):
+            raise ConfigurationError("Overdrive is already installed on this application")
         if hasattr(app, "add_middleware"):
             # Outermost: the stack runs before the framework's own __call__ (its telemetry,
             # body limits, error middleware), so a hit costs what our code costs and no more.
