@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
@@ -38,7 +38,7 @@ async def test_cache_outcome_is_reported(
 @dataclass
 class CountingStats:
     count: int = 0
-    duration: float = 0.0
+    duration_ms: float = 0.0
 
 
 class RecordingInsight:
@@ -47,8 +47,8 @@ class RecordingInsight:
     def __init__(self) -> None:
         self.current: CountingStats | None = None
 
-    @asynccontextmanager
-    async def request(self) -> AsyncIterator[CountingStats]:
+    @contextmanager
+    def request_scope(self) -> Iterator[CountingStats]:
         self.current = CountingStats()
         yield self.current
 
@@ -61,7 +61,7 @@ async def test_db_hook_adds_query_count_and_duration(origin: Origin) -> None:
     def run_queries(scope: object) -> bytes:
         assert insight.current is not None
         insight.current.count += 3
-        insight.current.duration += 0.0125
+        insight.current.duration_ms += 12.5
         return body if isinstance(body, bytes) else b""
 
     origin.body = run_queries

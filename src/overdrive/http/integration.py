@@ -40,8 +40,8 @@ class Overdrive:
     `app.add_middleware` instead. For an app without `add_middleware` (Litestar, a bare
     ASGI callable), serve `od` itself: it is the wrapped ASGI application.
 
-    `db=` is the query-insight hook: an object with `request()` returning an async context
-    manager that yields `count` and `duration` (see `overdrive.http.timing.QueryInsight`);
+    `db=` is the query-insight hook: an object with `request_scope()` returning a context
+    manager that yields `count` and `duration_ms` (see `overdrive.http.timing.QueryInsight`);
     it adds `db;dur=...;desc="N queries"` to Server-Timing.
     """
 

@@ -3,15 +3,16 @@ and db when a query-insight component is plugged in.
 
 The middleware puts a small `RequestTiming` in the scope (`scope["overdrive.timing"]`);
 the response cache fills in what it knows, and the header is written when the response
-starts. The `db` hook takes any object following `QueryInsight`: per request it enters
-`db.request()` and reads the query count and duration of what ran inside it.
+starts. The `db` hook takes any object following `QueryInsight` (the query-insight
+part's object): per request it enters `db.request_scope()` and reads the count and
+duration of the statements that ran inside it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from contextlib import AbstractContextManager
 from typing import Protocol
 
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
@@ -29,15 +30,16 @@ class QueryStats(Protocol):
     def count(self) -> int: ...
 
     @property
-    def duration(self) -> float:
-        """Seconds spent in queries."""
+    def duration_ms(self) -> float:
+        """Milliseconds spent in statements."""
         ...
 
 
 class QueryInsight(Protocol):
-    """The `db=` hook: a per-request context manager yielding live query statistics."""
+    """The `db=` hook: a per-request scope (a context variable underneath, so a plain
+    `with` around the awaited application is enough) yielding live query statistics."""
 
-    def request(self) -> AbstractAsyncContextManager[QueryStats]: ...
+    def request_scope(self) -> AbstractContextManager[QueryStats]: ...
 
 
 class RequestTiming:
@@ -80,7 +82,7 @@ class ServerTimingMiddleware:
         if self.db is None:
             await self.app(scope, receive, _TimedSend(send, timing, self.clock, None))
             return
-        async with self.db.request() as stats:
+        with self.db.request_scope() as stats:
             await self.app(scope, receive, _TimedSend(send, timing, self.clock, stats))
 
 
@@ -113,6 +115,7 @@ class _TimedSend:
                     total, (timing.cache_duration or 0.0) * 1000, status.encode())
             stats = self.stats
             if stats is not None:
-                value += b', db;dur=%.2f;desc="%d queries"' % (stats.duration * 1000, stats.count)
+                value += b', db;dur=%.2f;desc="%d %s"' % (
+                    stats.duration_ms, stats.count, b"query" if stats.count == 1 else b"queries")
             message["headers"] = [*message.get("headers", ()), (b"server-timing", value)]
         await self.send(message)
