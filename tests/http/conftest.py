@@ -58,12 +58,13 @@ class Origin:
 
 
 class Receiver:
-    """Records each request; fails the first `failures` of them with 503."""
+    """Records each request; fails the first `failures` of them (503 unless told)."""
 
-    def __init__(self, failures: int = 0, delay: float = 0.0) -> None:
+    def __init__(self, failures: int = 0, delay: float = 0.0, failure_status: int = 503) -> None:
         self.requests: list[dict[str, Any]] = []
         self.failures = failures
         self.delay = delay
+        self.failure_status = failure_status
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         body = b""
@@ -79,7 +80,7 @@ class Receiver:
             "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
             "json": json.loads(body) if body else None,
         })
-        status = 503 if len(self.requests) <= self.failures else 200
+        status = self.failure_status if len(self.requests) <= self.failures else 200
         await send({"type": "http.response.start", "status": status, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 

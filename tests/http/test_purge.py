@@ -111,3 +111,25 @@ async def test_flush_without_any_purge_returns() -> None:
     purger = WebhookPurger("http://hook/", client=receiver_client(Receiver()))
     await purger.flush()
     await purger.close()
+
+
+async def test_refused_credentials_are_not_retried() -> None:
+    """A 403 (bad token) fails at once: retrying cannot help."""
+    receiver = Receiver(failures=100, failure_status=403)
+    purger = FastlyPurger("svc", "bad-token", client=receiver_client(receiver),
+                          flush_interval=0.0, backoff=0.001)
+    await purger.purge(["x"])
+    await purger.close()
+    assert len(receiver.requests) == 1
+    assert purger.stats["failed_tags"] == 1
+
+
+async def test_throttling_is_retried() -> None:
+    """A 429 from the CDN API is retried with backoff."""
+    receiver = Receiver(failures=1, failure_status=429)
+    purger = FastlyPurger("svc", "token", client=receiver_client(receiver),
+                          flush_interval=0.0, backoff=0.001)
+    await purger.purge(["x"])
+    await purger.close()
+    assert len(receiver.requests) == 2
+    assert purger.stats["purged_tags"] == 1

@@ -37,7 +37,12 @@ logger = logging.getLogger("overdrive.http.purge")
 
 
 class PurgeError(OverdriveError):
-    """A CDN refused or failed a purge request (raised inside the worker, then retried)."""
+    """A CDN refused or failed a purge request (raised inside the worker, then retried
+    when `retryable`: 5xx and 429 are, a refused token or a bad request are not)."""
+
+    def __init__(self, message: str, *, retryable: bool = True) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class Purger:
@@ -120,7 +125,8 @@ class Purger:
             try:
                 await self.send(tags, soft)
             except (httpx.HTTPError, PurgeError) as error:
-                if attempt == self.max_attempts:
+                retryable = not isinstance(error, PurgeError) or error.retryable
+                if attempt == self.max_attempts or not retryable:
                     self.stats["failed_tags"] += len(tags)
                     logger.error("purge of %d tags failed after %d attempts: %s",
                                  len(tags), attempt, error)
@@ -136,9 +142,10 @@ class Purger:
         raise NotImplementedError
 
     def _check(self, response: httpx.Response) -> None:
-        if response.status_code >= 300:
-            raise PurgeError(f"{type(self).__name__}: HTTP {response.status_code}: "
-                             f"{response.text[:200]}")
+        status = response.status_code
+        if status >= 300:
+            raise PurgeError(f"{type(self).__name__}: HTTP {status}: {response.text[:200]}",
+                             retryable=status >= 500 or status == 429)
 
 
 class VarnishPurger(Purger):
