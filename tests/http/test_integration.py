@@ -24,6 +24,7 @@ from overdrive import (
     VarnishPurger,
     cache_policy,
 )
+from overdrive.types import Receive, Scope, Send
 from tests.http.conftest import FakeClock, Origin, Receiver, client_for, receiver_client
 from tests.http.live import uvicorn_server, varnish, varnishd_binary
 from tests.servers import service_required
@@ -288,3 +289,49 @@ async def test_lifespan_reaches_the_framework(memory_cache: Cache) -> None:
     await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
     assert events == ["startup", "shutdown"]
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_response_computed_across_an_invalidation_is_not_stored(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """Stale-set race: a read that began before invalidate() does not store its old body."""
+    started, release = asyncio.Event(), asyncio.Event()
+    versions = iter([b"old", b"new"])
+
+    async def slow_origin(scope: Scope, receive: Receive, send: Send) -> None:
+        body = next(versions)
+        started.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"cache-control", b"public, s-maxage=60"), (b"surrogate-key", b"board:main")]})
+        await send({"type": "http.response.body", "body": body})
+
+    od = Overdrive(slow_origin, cache=memory_cache, clock=clock)
+    async with client_for(od) as client:
+        in_flight = asyncio.create_task(client.get("/"))
+        await started.wait()
+        await od.invalidate("board:main")      # the write committed meanwhile
+        release.set()
+        assert (await in_flight).content == b"old"
+        after = await client.get("/")
+        again = await client.get("/")
+    assert after.content == b"new"
+    assert after.headers["x-cache"] == "MISS"
+    assert again.headers["x-cache"] == "HIT"
+    assert od.middleware["ResponseCacheMiddleware"].counters["refused_stale_sets"] == 1
+
+
+async def test_unrelated_invalidation_does_not_refuse_the_store(
+    memory_cache: Cache, clock: FakeClock, origin: Origin
+) -> None:
+    """Only the response's own tags matter to the stale-set check."""
+    origin.headers["surrogate-key"] = "board:main"
+    origin.delay = 0.05
+    od = Overdrive(origin, cache=memory_cache, clock=clock)
+    async with client_for(od) as client:
+        in_flight = asyncio.create_task(client.get("/"))
+        await asyncio.sleep(0.01)
+        await od.invalidate("board:other")
+        await in_flight
+        response = await client.get("/")
+    assert response.headers["x-cache"] == "HIT"

@@ -138,6 +138,10 @@ class Overdrive:
         # response cache could not tell such an entry from a fresh one and would keep
         # serving it as a hit: our tiers are invalidated hard (correct, only colder), the
         # CDN gets the soft purge it was asked for.
+        response_cache = self.middleware.get("ResponseCacheMiddleware")
+        if response_cache is not None:
+            # Before the bump: a response computed meanwhile is then refused when stored.
+            response_cache.invalidations.record(forms)
         await self.cache.invalidate(*forms)
         if self.cdn is not None:
             await self.cdn.purge(tags, soft=soft)

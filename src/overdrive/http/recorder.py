@@ -40,6 +40,8 @@ class ResponseRecorder:
         self.downstream = send
         self.stale = stale
         self.storing = storing and scope["method"] == "GET" and not facts.no_store
+        # Invalidations seen from here on make this response too old to store.
+        self.generation = owner.invalidations.generation
         self.started = False
         self.use_stale = False
         self.buffering = False
@@ -149,7 +151,10 @@ class ResponseRecorder:
             await self.downstream({"type": "http.response.start", "status": self.status,
                                    "headers": headers})
             await self.downstream({"type": "http.response.body", "body": body})
-        await owner.persist(items, decision)
+        if owner.invalidations.since(self.generation, decision.tags):
+            owner.counters["refused_stale_sets"] += 1
+        else:
+            await owner.persist(items, decision)
 
     async def finish(self) -> None:
         """Called after the application returned: nothing left to do unless it never
