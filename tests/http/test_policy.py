@@ -130,3 +130,19 @@ def test_bad_arguments_fail_at_declaration(arguments: dict[str, object]) -> None
     """Negative lifetimes, a str instead of a tuple of tags: ConfigurationError at once."""
     with pytest.raises(ConfigurationError):
         cache_policy(**arguments)  # type: ignore[arg-type]
+
+
+async def test_fastapi_request_only_endpoint_returning_data_gets_headers() -> None:
+    """A FastAPI endpoint taking only the Request and returning a dict is covered too."""
+    app = FastAPI()
+
+    @app.get("/items/{item}")
+    @cache_policy(ttl=30, tags=("item:{item}",))
+    async def item(request: Request) -> dict[str, str]:
+        return {"item": request.path_params["item"]}
+
+    async with client_for(app) as client:
+        response = await client.get("/items/9")
+    assert response.json() == {"item": "9"}
+    assert response.headers["surrogate-key"] == "item:9"
+    assert response.headers["cache-control"].startswith("public")

@@ -182,17 +182,29 @@ def cache_policy(
             return await asyncio.to_thread(functools.partial(endpoint, *args, **kwargs))
 
         if takes_request_only:
-
+            # Starlette calls endpoint(request); FastAPI fills `overdrive_response` (by its
+            # annotation) for a request-only endpoint that returns data instead of a Response.
             @functools.wraps(endpoint)
-            async def starlette_endpoint(request: Request) -> Any:
+            async def request_endpoint(
+                request: Request, overdrive_response: Response | None = None
+            ) -> Any:
                 result = await call((request,), {})
                 parameters = {**request.query_params, **request.path_params}
                 if isinstance(result, Response):
                     policy.apply(result.headers, parameters)
+                elif overdrive_response is not None:
+                    policy.apply(overdrive_response.headers, parameters)
                 return result
 
-            starlette_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
-            return starlette_endpoint  # type: ignore[return-value]
+            request_endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=[
+                    *signature.parameters.values(),
+                    inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
+                                      default=None, annotation=Response),
+                ]
+            )
+            request_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
+            return request_endpoint  # type: ignore[return-value]
 
         @functools.wraps(endpoint)
         async def fastapi_endpoint(*args: Any, **kwargs: Any) -> Any:
