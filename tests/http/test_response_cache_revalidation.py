@@ -124,3 +124,21 @@ async def test_background_refresh_carries_no_credentials(
     assert origin.calls == 2
     assert b"authorization" not in refresh_headers
     assert b"cookie" not in refresh_headers
+
+
+async def test_stale_head_refreshes_the_get_entry(
+    middleware: ResponseCacheMiddleware, origin: Origin, clock: FakeClock
+) -> None:
+    """A HEAD served stale triggers a GET refresh that stores the new body."""
+    origin.headers["cache-control"] = "public, s-maxage=10, stale-while-revalidate=100"
+    origin.body = b"v1"
+    async with client_for(middleware) as client:
+        await client.get("/items")
+        clock.advance(20)
+        origin.body = b"v2"
+        head = await client.head("/items")
+        await middleware.drain()
+        fresh = await client.get("/items")
+    assert head.headers["x-cache"] == "STALE"
+    assert origin.scopes[-1]["method"] == "GET"
+    assert (fresh.content, fresh.headers["x-cache"]) == (b"v2", "HIT")

@@ -340,8 +340,8 @@ class ResponseCacheMiddleware:
         # unless the entry varies on them, so one user's session never shapes it.
         dropped = {b"if-none-match", b"if-modified-since", b"authorization", b"cookie"}
         dropped -= {name.encode() for name in vary}
-        refresh_scope = {**scope, "headers": [(k, v) for k, v in scope["headers"]
-                                              if k not in dropped]}
+        refresh_scope = {**scope, "method": "GET",  # a stale HEAD refreshes the GET entry
+                         "headers": [(k, v) for k, v in scope["headers"] if k not in dropped]}
         task = asyncio.get_running_loop().create_task(self._refresh(key, refresh_scope))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
