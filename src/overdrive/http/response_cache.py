@@ -14,15 +14,15 @@ body at the key plus a hash of those header values (credentials included, never 
 from __future__ import annotations
 
 import asyncio
-import collections
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from overdrive.http.compression import CompressingSend, Compressor, add_vary, weaken_etag
+from overdrive.http.invalidation_log import InvalidationLog
 from overdrive.http.policy import OVERDRIVE_CACHE_CONTROL
 from overdrive.http.recorder import ResponseRecorder
 from overdrive.http.request_facts import (
@@ -41,7 +41,7 @@ from overdrive.http.stored_response import (
 from overdrive.http.timing import TIMING_SCOPE_KEY, RequestTiming
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["DEFAULT_UNKEYED_PROBE_HEADERS", "InvalidationLog", "ResponseCacheMiddleware"]
+__all__ = ["DEFAULT_UNKEYED_PROBE_HEADERS", "ResponseCacheMiddleware"]
 
 logger = logging.getLogger("overdrive.http")
 
@@ -63,37 +63,6 @@ class CacheLike(Protocol):
     async def set_many(
         self, mapping: Any, ttl: float = ..., swr: float = ..., tags: Any = ...
     ) -> None: ...
-
-
-class InvalidationLog:
-    """Recent invalidations made through this process, numbered.
-
-    A response computed while one of its tags was invalidated must not be stored (the
-    stale-set race): the recorder notes the generation when the application starts and
-    asks, before storing, whether any of the response's tags was invalidated since.
-    Invalidations made in other processes are not seen here; the cache's own versions
-    would be needed for those.
-    """
-
-    def __init__(self, size: int = 1024) -> None:
-        self.generation = 0
-        self._recent: collections.deque[tuple[int, frozenset[str]]] = collections.deque(
-            maxlen=size)
-
-    def record(self, tags: Iterable[str]) -> None:
-        self.generation += 1
-        self._recent.append((self.generation, frozenset(tags)))
-
-    def since(self, generation: int, tags: Iterable[str]) -> bool:
-        """Whether any of `tags` was invalidated after `generation` (True as well when the
-        log no longer reaches back that far)."""
-        if generation == self.generation:
-            return False
-        if not self._recent or self._recent[0][0] > generation + 1:
-            return True
-        wanted = set(tags)
-        return any(number > generation and not invalidated.isdisjoint(wanted)
-                   for number, invalidated in self._recent)
 
 
 class ResponseCacheMiddleware:
