@@ -214,3 +214,27 @@ async def test_response_cache_compresses_what_it_does_not_store(
         response = await client.get("/", headers={"accept-encoding": "gzip"})
     assert response.headers["content-encoding"] == "gzip"
     assert response.content == BIG
+
+
+async def test_pathsend_responses_pass_through() -> None:
+    """A file sent with http.response.pathsend keeps its start message and is not touched."""
+
+    async def file_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"text/plain"), (b"content-length", b"5000")]})
+        await send({"type": "http.response.pathsend", "path": "/tmp/file.txt"})
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "GET", "path": "/", "headers": [
+        (b"accept-encoding", b"gzip")]}
+    await CompressionMiddleware(file_app)(scope, receive, send)
+    assert [message["type"] for message in sent] == ["http.response.start",
+                                                     "http.response.pathsend"]
+    assert b"content-encoding" not in dict(sent[0]["headers"])  # type: ignore[arg-type]

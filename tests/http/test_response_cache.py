@@ -433,3 +433,30 @@ async def test_app_that_never_sends_a_body_still_completes(
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.body"]
     assert middleware.counters["stored"] == 0
+
+
+async def test_pathsend_responses_pass_through_unstored(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A storable start followed by http.response.pathsend is forwarded, start first."""
+
+    async def file_app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"cache-control", b"public, s-maxage=60")]})
+        await send({"type": "http.response.pathsend", "path": "/tmp/file.txt"})
+
+    sent: list[dict[str, object]] = []
+
+    async def send(message: dict[str, object]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    middleware = ResponseCacheMiddleware(file_app, cache=memory_cache, clock=clock)
+    scope = {"type": "http", "method": "GET", "path": "/file", "query_string": b"",
+             "headers": [(b"host", b"test")]}
+    await middleware(scope, receive, send)
+    assert [message["type"] for message in sent] == ["http.response.start",
+                                                     "http.response.pathsend"]
+    assert middleware.counters["stored"] == 0

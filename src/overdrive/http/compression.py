@@ -258,6 +258,11 @@ class CompressingSend:
                 await self.send(message)
             return
         if kind != "http.response.body" or self.state == "identity":
+            if self.state == "undecided" and self.start is not None:
+                # No body message (e.g. `http.response.pathsend` for a file): the held
+                # start goes out untouched and the response passes through.
+                self.state = "identity"
+                await self.send(self.start)
             await self.send(message)
             return
         start = self.start

@@ -88,6 +88,15 @@ class ResponseRecorder:
         if self.use_stale:
             return
         if kind != "http.response.body":
+            if self.buffering:
+                # A body sent another way (`http.response.pathsend`): not stored, and the
+                # held start goes out first.
+                self.buffering = False
+                self.decision = None
+                self.started = True
+                self.headers.append(self.owner.miss_header)
+                await self.downstream({"type": "http.response.start", "status": self.status,
+                                       "headers": self.headers})
             await self.downstream(message)
             return
         if self.not_modified:
