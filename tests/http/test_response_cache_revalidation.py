@@ -142,3 +142,16 @@ async def test_stale_head_refreshes_the_get_entry(
     assert head.headers["x-cache"] == "STALE"
     assert origin.scopes[-1]["method"] == "GET"
     assert (fresh.content, fresh.headers["x-cache"]) == (b"v2", "HIT")
+
+
+async def test_only_if_cached_answers_504_on_a_miss(
+    middleware: ResponseCacheMiddleware, origin: Origin
+) -> None:
+    """only-if-cached never reaches the origin: a hit is served, a miss is 504 (§5.2.1.7)."""
+    async with client_for(middleware) as client:
+        missing = await client.get("/items", headers={"cache-control": "only-if-cached"})
+        await client.get("/items")
+        present = await client.get("/items", headers={"cache-control": "only-if-cached"})
+    assert missing.status_code == 504
+    assert present.headers["x-cache"] == "HIT"
+    assert origin.calls == 1

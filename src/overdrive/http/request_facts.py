@@ -33,7 +33,8 @@ class RequestFacts:
     """What one pass over the request headers tells the cache."""
 
     __slots__ = ("accept_encoding", "authorized", "bypass", "headers", "host",
-                 "if_none_match", "no_store", "revalidate", "uncacheable_fill")
+                 "if_none_match", "no_store", "only_if_cached", "revalidate",
+                 "uncacheable_fill")
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.headers = headers
@@ -43,6 +44,7 @@ class RequestFacts:
         self.authorized = False
         self.bypass = False
         self.revalidate = False
+        self.only_if_cached = False
         self.no_store = False
         self.uncacheable_fill = False
 
@@ -107,6 +109,7 @@ class HeaderScanner:
             directives = parse_cache_control(request_cache_control.decode("latin-1"))
             facts.no_store = directives.no_store
             facts.revalidate = directives.no_cache or directives.max_age == 0 or facts.no_store
+            facts.only_if_cached = "only-if-cached" in directives.extensions
         elif pragma is not None and pragma.lower() == b"no-cache":
             facts.revalidate = True
         return facts

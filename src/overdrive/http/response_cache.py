@@ -151,6 +151,12 @@ class ResponseCacheMiddleware:
                 self._refresh_in_background(key, scope, entry.value["n"])
                 await self._serve(entry, facts, scope, send, now, self.stale_header)
                 return
+        if facts.only_if_cached:
+            # RFC 9111 §5.2.1.7: nothing stored that may be served, so 504, not the origin.
+            await send({"type": "http.response.start", "status": 504,
+                        "headers": [(b"content-length", b"0"), self.miss_header]})
+            await send({"type": "http.response.body", "body": b""})
+            return
         self.counters["miss"] += 1
         if timing is not None:
             timing.cache_status, timing.cache_duration = "miss", self.clock() - started
