@@ -460,3 +460,49 @@ async def test_pathsend_responses_pass_through_unstored(
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.pathsend"]
     assert middleware.counters["stored"] == 0
+
+
+async def test_streamed_storable_response_is_not_held_back(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A multi-message body with cache headers still leaves chunk by chunk; not stored."""
+    gate = asyncio.Event()
+
+    async def ndjson(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [
+            (b"content-type", b"application/x-ndjson"),
+            (b"cache-control", b"public, s-maxage=60")]})
+        await send({"type": "http.response.body", "body": b'{"n":1}\n', "more_body": True})
+        await gate.wait()
+        await send({"type": "http.response.body", "body": b'{"n":2}\n'})
+
+    received: list[bytes] = []
+
+    async def send(message: dict[str, object]) -> None:
+        if message["type"] == "http.response.body":
+            received.append(message["body"])  # type: ignore[arg-type]
+            gate.set()
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b""}
+
+    middleware = ResponseCacheMiddleware(ndjson, cache=memory_cache, clock=clock)
+    scope = {"type": "http", "method": "GET", "path": "/feed", "query_string": b"",
+             "headers": [(b"host", b"test")]}
+    await asyncio.wait_for(middleware(scope, receive, send), timeout=5)
+    assert received == [b'{"n":1}\n', b'{"n":2}\n']
+    assert middleware.counters["stored"] == 0
+
+
+async def test_single_body_over_the_limit_is_not_stored(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """One body message larger than max_body_size is sent whole and not kept."""
+    origin.body = b"x" * 100
+    middleware = ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock,
+                                         max_body_size=50)
+    async with client_for(middleware) as client:
+        first = await client.get("/big")
+        await client.get("/big")
+    assert first.content == b"x" * 100
+    assert origin.calls == 2

@@ -1,9 +1,10 @@
 """Per request on a miss: watch the application's response, pass it on, store it if the
 response allows.
 
-A storable response is buffered (up to `max_body_size`) so it can be stored and sent
-with its ETag and precompressed variants; anything else goes out message by message,
-untouched. A 5xx while a stale-if-error copy exists is swallowed so the copy is served.
+A storable response sent in one body message (up to `max_body_size`) is held so it can
+be stored and sent with its ETag and precompressed variants; anything else, streamed
+bodies included, goes out message by message, untouched. A 5xx while a stale-if-error
+copy exists is swallowed so the copy is served.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ class ResponseRecorder:
         self.status = 200
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
-        self.size = 0
         self.decision: StorageDecision | None = None
         self.not_modified = False
 
@@ -108,14 +108,14 @@ class ResponseRecorder:
             return
         body = message.get("body", b"")
         self.chunks.append(body)
-        self.size += len(body)
-        if message.get("more_body", False):
-            if self.size > self.owner.max_body_size:
-                await self._give_up_storing()
+        if message.get("more_body", False) or len(body) > self.owner.max_body_size:
+            # A streamed body (more than one message) is never held back to be stored:
+            # every chunk leaves when the application sends it. Same for an oversized one.
+            await self._give_up_storing(more_body=bool(message.get("more_body", False)))
             return
         await self._complete()
 
-    async def _give_up_storing(self) -> None:
+    async def _give_up_storing(self, *, more_body: bool = True) -> None:
         self.buffering = False
         self.decision = None
         self.started = True
@@ -124,7 +124,7 @@ class ResponseRecorder:
                                "headers": self.headers})
         for chunk in self.chunks:
             await self.downstream({"type": "http.response.body", "body": chunk,
-                                   "more_body": True})
+                                   "more_body": more_body})
         self.chunks = []
 
     async def _complete(self) -> None:
