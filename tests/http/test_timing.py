@@ -42,7 +42,7 @@ class CountingStats:
 
 
 class RecordingInsight:
-    """A QueryInsight that reports what the application told it it ran."""
+    """A QueryInsightHook that reports what the application told it it ran."""
 
     def __init__(self) -> None:
         self.current: CountingStats | None = None

@@ -18,7 +18,7 @@ from overdrive.http.purge import (
 from overdrive.http.rate_limit import ClientAddress, RateLimitMiddleware
 from overdrive.http.rate_limiter import MemoryRateLimiter, Rate, RedisRateLimiter
 from overdrive.http.response_cache import ResponseCacheMiddleware
-from overdrive.http.timing import QueryInsight, QueryStats, ServerTimingMiddleware
+from overdrive.http.timing import QueryCounts, QueryInsightHook, ServerTimingMiddleware
 
 __all__ = [
     "CacheControl",
@@ -32,8 +32,8 @@ __all__ = [
     "Overdrive",
     "PurgeError",
     "Purger",
-    "QueryInsight",
-    "QueryStats",
+    "QueryCounts",
+    "QueryInsightHook",
     "Rate",
     "RateLimitMiddleware",
     "RedisRateLimiter",

@@ -20,7 +20,7 @@ from overdrive.http.purge import Purger
 from overdrive.http.rate_limit import RateLimitMiddleware
 from overdrive.http.rate_limiter import Rate
 from overdrive.http.response_cache import ResponseCacheMiddleware
-from overdrive.http.timing import QueryInsight, ServerTimingMiddleware
+from overdrive.http.timing import QueryInsightHook, ServerTimingMiddleware
 from overdrive.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["Overdrive"]
@@ -41,7 +41,7 @@ class Overdrive:
     ASGI callable), serve `od` itself: it is the wrapped ASGI application.
 
     `db=` is the query-insight hook: an object with `request_scope()` returning a context
-    manager that yields `count` and `duration_ms` (see `overdrive.http.timing.QueryInsight`);
+    manager that yields `count` and `duration_ms` (see `overdrive.http.timing.QueryInsightHook`);
     it adds `db;dur=...;desc="N queries"` to Server-Timing.
     """
 
@@ -53,7 +53,7 @@ class Overdrive:
         compress: bool | Compressor = False,
         rate_limit: str | Rate | None = None,
         cdn: Purger | None = None,
-        db: QueryInsight | None = None,
+        db: QueryInsightHook | None = None,
         redis: str | Any | None = None,
         trusted_proxies: Iterable[str] = (),
         timing: bool = True,

@@ -3,7 +3,7 @@ and db when a query-insight component is plugged in.
 
 The middleware puts a small `RequestTiming` in the scope (`scope["overdrive.timing"]`);
 the response cache fills in what it knows, and the header is written when the response
-starts. The `db` hook takes any object following `QueryInsight` (the query-insight
+starts. The `db` hook takes any object following `QueryInsightHook` (the query-insight
 part's object): per request it enters `db.request_scope()` and reads the count and
 duration of the statements that ran inside it.
 """
@@ -17,13 +17,18 @@ from typing import Protocol
 
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["TIMING_SCOPE_KEY", "QueryInsight", "QueryStats", "RequestTiming",
-           "ServerTimingMiddleware"]
+__all__ = [
+    "TIMING_SCOPE_KEY",
+    "QueryCounts",
+    "QueryInsightHook",
+    "RequestTiming",
+    "ServerTimingMiddleware",
+]
 
 TIMING_SCOPE_KEY = "overdrive.timing"
 
 
-class QueryStats(Protocol):
+class QueryCounts(Protocol):
     """What the query-insight part reports for one request."""
 
     @property
@@ -35,11 +40,11 @@ class QueryStats(Protocol):
         ...
 
 
-class QueryInsight(Protocol):
+class QueryInsightHook(Protocol):
     """The `db=` hook: a per-request scope (a context variable underneath, so a plain
     `with` around the awaited application is enough) yielding live query statistics."""
 
-    def request_scope(self) -> AbstractContextManager[QueryStats]: ...
+    def request_scope(self) -> AbstractContextManager[QueryCounts]: ...
 
 
 class RequestTiming:
@@ -66,7 +71,7 @@ class ServerTimingMiddleware:
         self,
         app: ASGIApp,
         *,
-        db: QueryInsight | None = None,
+        db: QueryInsightHook | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self.app = app
@@ -92,7 +97,7 @@ class _TimedSend:
     __slots__ = ("clock", "send", "stats", "timing")
 
     def __init__(self, send: Send, timing: RequestTiming, clock: Callable[[], float],
-                 stats: QueryStats | None) -> None:
+                 stats: QueryCounts | None) -> None:
         self.send = send
         self.timing = timing
         self.clock = clock
