@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -10,6 +11,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+
+from overdrive.load import cli as load_command
 
 app = typer.Typer(
     name="overdrive",
@@ -68,9 +71,24 @@ def bench(
     for script in scripts:
         console.rule(f"[bold]{script.name}")
         argv = [sys.executable, str(script), *(["--quick"] if quick else [])]
-        failed += subprocess.call(argv) != 0
+        # The checkout's root on the path: benchmarks import the reference application.
+        root = str(Path.cwd())
+        path = os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))
+        failed += subprocess.call(argv, env={**os.environ, "PYTHONPATH": path}) != 0
     raise typer.Exit(1 if failed else 0)
+
+
+from overdrive.observe.cli import export_app  # noqa: E402 - subcommands join the app here
+
+app.add_typer(export_app, name="export")
+
+from overdrive.db.cli import advise  # noqa: E402 - the query-insight part's command
+
+app.command()(advise)
 
 
 def main() -> None:
     app()
+
+
+load_command.register(app)

@@ -7,7 +7,7 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from overdrive.cache.sketch import MAX_COUNT, FrequencySketch
+from overdrive.cache.sketch import MAX_COUNT, SAMPLES_PER_ENTRY, FrequencySketch
 
 keys = st.text(min_size=1, max_size=8)
 
@@ -106,7 +106,7 @@ def test_ensure_capacity_grows_and_resets() -> None:
     assert sketch.frequency("a") == 1
     sketch.ensure_capacity(1_000)
     assert sketch.capacity == 1_024
-    assert sketch.sample_size == 10 * 1_024
+    assert sketch.sample_size == SAMPLES_PER_ENTRY * 1_024
     assert sketch.frequency("a") == 0
 
 

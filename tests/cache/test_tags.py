@@ -62,3 +62,13 @@ def test_reset_takes_the_authoritative_value() -> None:
     table.observe("t", 50)
     table.reset("t", 40, None)
     assert table.current["t"] == 40
+
+
+def test_unknown_and_outdated_snapshots() -> None:
+    """unknown() names tags the table cannot judge; outdated() spots local newer versions."""
+    table = TagVersions()
+    table.observe("a", 10)
+    assert table.unknown((("a", 10), ("b", 5), ("a", 11))) == ["b", "a"]
+    assert not table.outdated((("a", 10),))
+    table.bump(["a"], soft=False)  # e.g. invalidated here while Redis was unreachable
+    assert table.outdated((("a", 10),))

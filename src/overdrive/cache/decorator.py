@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from overdrive.cache import keys as keycheck
+from overdrive.cache.entry import MISSING
 from overdrive.errors import ConfigurationError
 
 if TYPE_CHECKING:
@@ -82,16 +83,21 @@ def cached(
                 return keycheck.check_key(template.format(**arguments(args, kwargs)), max_key)
 
         load = cache._get_or_load
+        fresh_hit = cache._fresh_hit
 
         @functools.wraps(func)
         async def wrapper(*args: Any, **kwargs: Any) -> T:
+            built = make_key(args, kwargs)
+            hit = fresh_hit(built)
+            if hit is not MISSING:
+                found: T = hit
+                return found
+
             def tag_values() -> tuple[str, ...]:
                 values = arguments(args, kwargs)
                 return keycheck.check_tags([t.format(**values) for t in templates], max_key)
 
-            result: T = await load(
-                make_key(args, kwargs), lambda: func(*args, **kwargs), ttl, swr, tag_values
-            )
+            result: T = await load(built, lambda: func(*args, **kwargs), ttl, swr, tag_values)
             return result
 
         def cache_key(*args: Any, **kwargs: Any) -> str:

@@ -15,6 +15,9 @@ from overdrive.errors import SerializationError
 # (full tag key, version) pairs; the namespace epoch tag is always among them.
 Snapshot = tuple[tuple[str, int], ...]
 
+# "No usable entry here" from a synchronous lookup: `None` is a cacheable value.
+MISSING: Any = object()
+
 
 class CacheEntry:
     """One cached value with its timestamps (epoch seconds).

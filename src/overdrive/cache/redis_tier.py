@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from overdrive.cache import messages, scripts
 from overdrive.cache.breaker import CircuitBreaker
@@ -75,6 +75,7 @@ class RedisTier:
         self.groups = 1
         self._client: Any = None
         self._connect_lock = asyncio.Lock()
+        self._slots = asyncio.Semaphore(max_connections)
         self._prefixes = [self._prefix(0)]
 
     # -- naming --------------------------------------------------------------------------
@@ -118,19 +119,20 @@ class RedisTier:
         if is_cluster:
             client: Any = RedisCluster.from_url(
                 self.url,
-                socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
-                max_connections=self.max_connections,
+                max_connections=self.max_connections * 2,
             )
             await client.initialize()
             self.cluster = True
             self.groups = self._cluster_groups
         else:
-            pool = aioredis.BlockingConnectionPool.from_url(
+            # A plain pool with room to spare: `_slots` caps the commands in flight, so a
+            # burst waits for a slot instead of raising MaxConnectionsError, and the wait
+            # is cheap (BlockingConnectionPool's condition variable and per-read socket
+            # timers cost more than the GET they guard; `call` bounds each operation).
+            pool = aioredis.ConnectionPool.from_url(
                 self.url,
-                max_connections=self.max_connections,
-                timeout=self.timeout,
-                socket_timeout=self.timeout,
+                max_connections=self.max_connections * 2,
                 socket_connect_timeout=self.timeout,
             )
             client = aioredis.Redis(connection_pool=pool)
@@ -167,8 +169,8 @@ class RedisTier:
             self.counters.l2_skipped += 1
             raise L2UnavailableError("circuit open")
         try:
-            async with asyncio.timeout(self.timeout):
-                client = await self.client()
+            async with asyncio.timeout(self.timeout), self._slots:
+                client = self._client or await self.client()
                 result = await operation(client)
         except (RedisError, OSError, TimeoutError) as error:
             self.counters.l2_errors += 1
@@ -177,20 +179,58 @@ class RedisTier:
         self.breaker.record_success()
         return result
 
+    async def fetch(self, entry_keys: Sequence[str]) -> list[bytes | None]:
+        """Raw entries by full key: GET for one, MGET for several (per node in a cluster).
+
+        The fast-mode read path: the same guard as `call`, without its closure.
+        """
+        if not self.breaker.allow():
+            self.counters.l2_skipped += 1
+            raise L2UnavailableError("circuit open")
+        try:
+            async with asyncio.timeout(self.timeout), self._slots:
+                client = self._client or await self.client()
+                if len(entry_keys) == 1:
+                    values = [await client.get(entry_keys[0])]
+                elif self.cluster:
+                    values = list(await client.mget_nonatomic(list(entry_keys)))
+                else:
+                    values = list(await client.mget(entry_keys))
+        except (RedisError, OSError, TimeoutError) as error:
+            self.counters.l2_errors += 1
+            self.breaker.record_failure()
+            raise L2UnavailableError(str(error) or type(error).__name__) from error
+        self.breaker.record_success()
+        return values
+
     async def _batch(
         self, client: Any, name: str, calls: Sequence[tuple[list[str], list[Any]]]
     ) -> list[Any]:
         """Run one script many times: one pipeline on a single Redis; in a cluster, where
-        redis-py refuses scripts in pipelines, concurrent calls routed to their nodes."""
+        redis-py refuses scripts in pipelines, concurrent calls routed to their nodes.
+
+        The pipeline carries bare EVALSHAs: a redis-py `Script` in a pipeline makes every
+        execution ask SCRIPT EXISTS first, one more round trip per batch (an invalidation
+        took three instead of two). A server that lost the script (restarted, flushed)
+        fails every call of the batch alike, so none ran: load it and send the batch again.
+        """
         script = self._scripts[name]
         if self.cluster:
             return list(
                 await asyncio.gather(*(script(keys=k, args=a, client=client) for k, a in calls))
             )
-        pipe = client.pipeline(transaction=False)
-        for keys, args in calls:
-            await script(keys=keys, args=args, client=pipe)
-        return list(await pipe.execute())
+
+        def pipeline() -> Any:
+            pipe = client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.evalsha(script.sha, len(keys), *keys, *args)
+            return pipe
+
+        try:
+            return list(await pipeline().execute())
+        except NoScriptError:
+            script.sha = await client.script_load(script.script)
+            return list(await pipeline().execute())
 
     # -- operations --------------------------------------------------------------------------
 

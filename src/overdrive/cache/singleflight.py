@@ -19,8 +19,8 @@ T = TypeVar("T")
 class SingleFlight(Generic[T]):
     """Deduplicate concurrent calls per key.
 
-        flight: SingleFlight[bytes] = SingleFlight()
-        body = await flight.run(("GET", "/items"), fetch_items)
+    flight: SingleFlight[bytes] = SingleFlight()
+    body = await flight.run(("GET", "/items"), fetch_items)
     """
 
     __slots__ = ("_inflight",)

@@ -35,7 +35,9 @@ __all__ = ["FrequencySketch"]
 
 MAX_COUNT = 15
 COUNTERS_PER_ENTRY = 16
-SAMPLES_PER_ENTRY = 10
+# Halve the counters after 15 additions per entry (Caffeine: 10). The longer memory is
+# worth about +0.3 points of hit ratio on Zipf traces (benchmarks/bench_hit_ratio.py).
+SAMPLES_PER_ENTRY = 15
 MIN_CAPACITY = 16
 
 # Maps every byte value v to v // 2: halving the whole table is one `translate`.

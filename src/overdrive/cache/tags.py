@@ -67,6 +67,20 @@ class TagVersions:
             result = SOFT_STALE
         return result
 
+    def unknown(self, snapshot: Snapshot) -> list[str]:
+        """Tag keys this table cannot judge: never seen, or seen at an older version."""
+        current = self.current
+        return [key for key, version in snapshot if current.get(key, -1) < version]
+
+    def outdated(self, snapshot: Snapshot) -> bool:
+        """Whether this table knows a newer version of any tag than the snapshot holds.
+
+        Redis may vouch for an entry that this process has invalidated locally while
+        Redis was unreachable (the bump is queued): this process must not serve it.
+        """
+        current = self.current
+        return any(current.get(key, -1) > version for key, version in snapshot)
+
     def observe(self, key: str, version: int, floor: int | None = None) -> None:
         """Learn a version seen in Redis or on the bus; never move backwards."""
         known = self.current.get(key)

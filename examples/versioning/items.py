@@ -1,0 +1,27 @@
+"""How the application names a content item: by row id in keys, by address in tags."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["ItemRef"]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """A content item as the routes know it: its row id and its address in URLs.
+
+    Cache keys use the id; cache tags use the address, because the address is what a
+    route's path holds, so `@cache_policy(tags=("draft:{content_type}/{content_id}",))`
+    names the very tags the writes invalidate.
+    """
+
+    id: int
+    address: str
+
+    def tag(self, scope: str) -> str:
+        """versions, draft, published or autosaves: `draft:article/article-00001`."""
+        return f"{scope}:{self.address}"
+
+    def version_tag(self, number: int) -> str:
+        return f"version:{self.address}/{number}"

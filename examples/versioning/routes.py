@@ -1,0 +1,137 @@
+"""The content routes: list, get, draft, published, autosave, publish, compare."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from examples.versioning import reads, writes
+from examples.versioning.auth import Publisher, Reader, Writer
+from examples.versioning.runtime import runtime
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/contents/{content_type}/{content_id}")
+
+Kind = Literal["draft", "autosave", "published", "archived"]
+ContentType = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+ContentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.-]+$")]
+Number = Annotated[int, Path(ge=1)]
+
+
+class AutosaveRequest(BaseModel):
+    lock_version: int | None = Field(
+        description="lock_version of the draft this edit started from; null to start a draft"
+    )
+    text: str
+    body: dict[str, Any] = Field(default_factory=dict)
+
+
+@router.get("/versions")
+async def list_versions(
+    request: Request,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Reader,
+    kind: Kind | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+) -> dict[str, Any]:
+    """Version metadata, newest first; follow `next_cursor` for older ones."""
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.list_versions(state, item, kind=kind, limit=limit, cursor=cursor)
+
+
+@router.get("/versions/{number}")
+async def get_version(
+    request: Request,
+    number: Number,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Reader,
+) -> dict[str, Any]:
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_version(state, item, number)
+
+
+@router.get("/draft")
+async def get_draft(
+    request: Request,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Reader,
+) -> dict[str, Any]:
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_current(state, item, "draft")
+
+
+@router.get("/published")
+async def get_published(
+    request: Request,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Reader,
+) -> dict[str, Any]:
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.get_current(state, item, "published")
+
+
+@router.put("/draft")
+async def autosave(
+    payload: AutosaveRequest,
+    request: Request,
+    response: Response,
+    content_type: ContentType,
+    content_id: ContentId,
+    principal: Writer,
+) -> dict[str, Any]:
+    """Save the draft: 201 when it starts a draft, 200 when it advances one, 409 on conflict."""
+    state = runtime(request)
+    limit = state.settings.max_text_bytes
+    if len(payload.text.encode()) > limit:
+        raise HTTPException(413, f"text is over the {limit}-byte limit")
+    item = await reads.resolve_item(state, content_type, content_id)
+    saved, created = await writes.autosave(
+        state,
+        item,
+        author=principal.name,
+        lock_version=payload.lock_version,
+        body=payload.body,
+        text=payload.text,
+    )
+    response.status_code = 201 if created else 200
+    return saved
+
+
+@router.post("/versions/{number}/publish")
+async def publish(
+    request: Request,
+    number: Number,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Publisher,
+) -> dict[str, Any]:
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await writes.publish(state, item, number)
+
+
+@router.get("/compare")
+async def compare(
+    request: Request,
+    content_type: ContentType,
+    content_id: ContentId,
+    _principal: Reader,
+    old: Annotated[int, Query(alias="from", ge=1)],
+    new: Annotated[int, Query(alias="to", ge=1)],
+) -> dict[str, Any]:
+    """Line and word diff from version `from` to version `to`."""
+    state = runtime(request)
+    item = await reads.resolve_item(state, content_type, content_id)
+    return await reads.compare(state, item, old, new)

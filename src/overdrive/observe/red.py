@@ -1,0 +1,149 @@
+"""RED metrics (rate, errors, duration) per route template, as pure ASGI middleware.
+
+The route label is the template the router matched (`/items/{item_id}`), read from
+`scope["route"]` after the application ran, never the raw path: raw paths make one time
+series per id and sink Prometheus. Requests no route matched share one label.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_left
+from collections.abc import Callable
+from typing import Any
+
+from overdrive.observe.metrics import HttpMetrics
+from overdrive.observe.sketches import LatencyWindows
+from overdrive.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["UNMATCHED_ROUTE", "RedMiddleware", "RequestTally", "route_template"]
+
+UNMATCHED_ROUTE = "<unmatched>"
+
+
+def route_template(scope: Scope, root_path_before: str = "") -> str:
+    """The matched route's template, with the prefixes of any mounts it sits under.
+
+    Starlette and FastAPI leave the matched route in `scope["route"]`; Litestar leaves
+    the template in `scope["path_template"]`.
+    """
+    return template_of(scope.get("route"), scope.get("path_template"), root_path_before,
+                       scope.get("root_path", ""))
+
+
+def template_of(route: Any, path_template: Any, root_path_before: str, root_path: str) -> str:
+    if route is None:  # Litestar's name for the matched template, else nothing matched
+        return path_template if isinstance(path_template, str) else UNMATCHED_ROUTE
+    if root_path == root_path_before:  # the common case: a route of the top-level router
+        template = getattr(route, "path_format", None)
+        if isinstance(template, str):
+            return template
+    path = getattr(route, "path_format", None) or getattr(route, "path", None)
+    if not isinstance(path, str):
+        return UNMATCHED_ROUTE
+    prefix = root_path[len(root_path_before):] if root_path.startswith(root_path_before) else ""
+    if hasattr(route, "routes"):  # a mount whose app is not a router: the rest is a path
+        mount_path = getattr(route, "path", "")
+        if prefix.endswith(mount_path):
+            prefix = prefix[: len(prefix) - len(mount_path)]
+        return f"{prefix}{mount_path}/{{path}}"
+    return prefix + path
+
+
+# route, path_template, root_path before, root_path after, method, status, started, seconds
+Pending = tuple[Any, Any, str, str, str, int, float, float]
+
+
+class RequestTally:
+    """What each request leaves behind: one tuple, folded into metrics by `flush()`.
+
+    prometheus-client takes a lock per `inc()` and walks the buckets per `observe()`, and
+    the route template and sketch update cost more again; done per request they were
+    most of this middleware's cost in bench_observe_overhead.py. A request appends a
+    tuple; `flush()` (once a second, and before any scrape, feed or evaluation) resolves
+    templates, updates the sliding-window sketches with each request's own start time,
+    and adds counts to prometheus-client's values in one pass. prometheus-client has no
+    batch observe, so bucket counts go to the histogram child's per-bucket values.
+    """
+
+    FLUSH_AT = 100_000  # pending requests that force a flush even if the loop is starved
+
+    def __init__(self, metrics: HttpMetrics, windows: LatencyWindows,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.metrics = metrics
+        self.windows = windows
+        self.clock = clock
+        self.bounds = [*metrics.duration._upper_bounds]
+        self.pending: list[Pending] = []
+        self.in_flight = 0
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        # Wall time of each request from its perf_counter start: slots stay exact.
+        to_wall = self.windows.clock() - self.clock()
+        requests: dict[tuple[str, str, int], int] = {}
+        buckets: dict[tuple[str, str], list[float]] = {}
+        bounds, size, record = self.bounds, len(self.bounds) + 1, self.windows.record
+        for route, path_template, root_before, root_after, method, status, started, seconds in (
+            pending
+        ):
+            template = template_of(route, path_template, root_before, root_after)
+            key = (method, template, status)
+            requests[key] = requests.get(key, 0) + 1
+            counts = buckets.get((method, template))
+            if counts is None:
+                counts = buckets[(method, template)] = [0.0] * size
+            counts[bisect_left(bounds, seconds)] += 1
+            counts[-1] += seconds
+            record(template, seconds, status >= 500, started + to_wall)
+        for (method, template, status), count in requests.items():
+            self.metrics.requests.labels(method, template, str(status)).inc(count)
+        for (method, template), counts in buckets.items():
+            child = self.metrics.duration.labels(method, template)
+            for index, in_bucket in enumerate(counts[:-1]):
+                if in_bucket:
+                    child._buckets[index].inc(in_bucket)
+            child._sum.inc(counts[-1])
+        self.metrics.in_flight.set(self.in_flight)
+
+
+class RedMiddleware:
+    """Counts, times and tracks in-flight HTTP requests; feeds the latency windows too.
+
+        app = RedMiddleware(app, HttpMetrics(registry), LatencyWindows())
+        app.tally.flush()          # before a scrape; the owner also flushes every second
+    """
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics, windows: LatencyWindows,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
+        self.app = app
+        self.tally = RequestTally(metrics, windows, clock)
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        root_path = scope.get("root_path", "")
+        status = 500
+        clock = self.clock
+        started = clock()
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        tally = self.tally
+        tally.in_flight += 1
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            tally.in_flight -= 1
+            pending = tally.pending
+            pending.append((scope.get("route"), scope.get("path_template"), root_path,
+                            scope.get("root_path", ""), scope["method"], status, started,
+                            clock() - started))
+            if len(pending) >= tally.FLUSH_AT:
+                tally.flush()

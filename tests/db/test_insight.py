@@ -1,0 +1,157 @@
+"""instrument() counts statements per scope on sync and async engines, and detaches cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from sqlalchemy import Engine, event, select, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import Session
+
+from overdrive.db import QueryBudgetError, QueryInsight, instrument
+from overdrive.errors import ConfigurationError
+from tests.db.models import Author
+
+
+async def test_request_scope_counts_statements_and_shapes(engine: AsyncEngine) -> None:
+    """A scope sees each statement once, with its duration and its normalised shape."""
+    insight = instrument(engine)
+    try:
+        with insight.request_scope() as stats:
+            async with engine.connect() as conn:
+                for value in (1, 2, 3):
+                    await conn.execute(text("SELECT :v + 1"), {"v": value})
+        assert stats.count == 3
+        assert stats.duration_ms > 0
+        assert list(stats.shapes.values()) == [3]
+        assert next(iter(stats.shapes)) == "SELECT ? + ?"
+        assert stats.server_timing() == f'db;dur={stats.duration_ms:.1f};desc="3 queries"'
+    finally:
+        insight.close()
+
+
+async def test_statements_outside_a_scope_count_only_globally(sqlite_engine: AsyncEngine) -> None:
+    """Without a scope the engine-wide counters still move; no scope is touched."""
+    insight = instrument(sqlite_engine)
+    try:
+        async with sqlite_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+        assert insight.current() is None
+        assert insight.stats()["statements"] == 1
+    finally:
+        insight.close()
+
+
+async def test_concurrent_requests_keep_separate_counts(sqlite_engine: AsyncEngine) -> None:
+    """Two tasks in their own scopes never see each other's statements (contextvars)."""
+    insight = instrument(sqlite_engine)
+
+    async def request(queries: int) -> int:
+        with insight.request_scope() as stats:
+            async with sqlite_engine.connect() as conn:
+                for _ in range(queries):
+                    await conn.execute(text("SELECT 1"))
+                    await asyncio.sleep(0)
+        return stats.count
+
+    try:
+        assert await asyncio.gather(request(2), request(7)) == [2, 7]
+    finally:
+        insight.close()
+
+
+async def test_nested_watch_feeds_the_enclosing_request(sqlite_engine: AsyncEngine) -> None:
+    """A statement inside watch() counts in the watch block and in the request around it."""
+    insight = instrument(sqlite_engine)
+    try:
+        with insight.request_scope() as request:
+            async with sqlite_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+                with insight.watch() as block:
+                    await conn.execute(text("SELECT 2"))
+        assert (request.count, block.count) == (2, 1)
+    finally:
+        insight.close()
+
+
+def test_sync_engine_is_instrumented(pg_sync_engine: Engine) -> None:
+    """A plain sync engine (psycopg) is counted the same way."""
+    insight = instrument(pg_sync_engine)
+    try:
+        with insight.watch() as stats, Session(pg_sync_engine) as session:
+            session.add(Author(name="a"))
+            session.commit()
+            session.scalars(select(Author)).all()
+        assert stats.count >= 2
+        assert any(shape.startswith("INSERT INTO authors") for shape in stats.shapes)
+    finally:
+        insight.close()
+
+
+async def test_unsampled_scope_counts_but_tracks_no_shapes(sqlite_engine: AsyncEngine) -> None:
+    """With sample_rate=0 a request keeps count and time but no shapes and no N+1."""
+    insight = instrument(sqlite_engine, sample_rate=0.0, raise_on_n_plus_one=True)
+    try:
+        with insight.request_scope() as stats:
+            async with sqlite_engine.connect() as conn:
+                for _ in range(10):
+                    await conn.execute(text("SELECT 1"))
+        assert stats.count == 10
+        assert not stats.sampled
+        assert not stats.shapes
+        assert insight.n_plus_one_reports() == []
+    finally:
+        insight.close()
+
+
+
+async def test_close_removes_every_listener(sqlite_engine: AsyncEngine) -> None:
+    """After close() the engine runs without any Overdrive hook."""
+    insight = instrument(sqlite_engine)
+    insight.close()
+    insight.close()
+    sync = sqlite_engine.sync_engine
+    assert not event.contains(sync, "do_execute", insight._do_execute)
+    async with sqlite_engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+    assert insight.stats()["statements"] == 0
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"n_plus_one_threshold": 1}, {"sample_rate": 1.5}, {"slow_query_ms": -1}],
+)
+def test_bad_options_are_refused(sqlite_path_engine: Engine, options: dict[str, float]) -> None:
+    """Options that cannot work raise ConfigurationError at instrument() time."""
+    with pytest.raises(ConfigurationError):
+        instrument(sqlite_path_engine, **options)  # type: ignore[arg-type]
+
+
+def test_a_non_engine_is_refused() -> None:
+    """Passing something that is not an engine is a ConfigurationError, not an AttributeError."""
+    with pytest.raises(ConfigurationError):
+        QueryInsight("sqlite://")  # type: ignore[arg-type]
+
+
+async def run_three(conn: AsyncConnection) -> None:
+    for value in range(3):
+        await conn.execute(text(f"SELECT {value}"))
+
+
+async def test_expect_queries_fails_a_block_over_budget(sqlite_engine: AsyncEngine) -> None:
+    """expect_queries(at_most=N) passes at N and raises QueryBudgetError, listing shapes, past N."""
+    insight = instrument(sqlite_engine)
+    try:
+        async with sqlite_engine.connect() as conn:
+            with insight.expect_queries(at_most=2) as stats:
+                await conn.execute(text("SELECT 1"))
+                await conn.execute(text("SELECT 2"))
+            assert stats.count == 2
+            with (
+                pytest.raises(QueryBudgetError, match=r"3 statements, expected at most 2"),
+                insight.expect_queries(at_most=2),
+            ):
+                await run_three(conn)
+    finally:
+        insight.close()
