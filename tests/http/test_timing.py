@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
 from tests.http.conftest import FakeClock, Origin, client_for
@@ -68,3 +69,36 @@ async def test_db_hook_adds_query_count_and_duration(origin: Origin) -> None:
     async with client_for(ServerTimingMiddleware(origin, db=insight)) as client:
         response = await client.get("/")
     assert metrics(response.headers["server-timing"])["db"] == 'db;dur=12.50;desc="3 queries"'
+
+
+async def test_real_query_insight_reports_through_server_timing(tmp_path: Path) -> None:
+    """Overdrive(db=instrument(engine)) adds the request's statement count to Server-Timing."""
+    from fastapi import FastAPI
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from overdrive import Cache, Overdrive
+    from overdrive.db import instrument
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'timing.db'}")
+    insight = instrument(engine, capture_plans=False)
+    app = FastAPI()
+
+    @app.get("/count")
+    async def count() -> dict[str, int]:
+        async with engine.connect() as connection:
+            first = (await connection.execute(text("select 1"))).scalar_one()
+            second = (await connection.execute(text("select 2"))).scalar_one()
+        return {"sum": first + second}
+
+    cache = Cache()
+    Overdrive(app, cache=cache, db=insight)
+    try:
+        async with client_for(app) as client:
+            response = await client.get("/count")
+    finally:
+        await cache.close()
+        await engine.dispose()
+    assert response.json() == {"sum": 3}
+    assert 'db;dur=' in response.headers["server-timing"]
+    assert 'desc="2 queries"' in response.headers["server-timing"]
