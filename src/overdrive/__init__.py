@@ -11,6 +11,18 @@ from overdrive.errors import (
     OverdriveError,
     SerializationError,
 )
+from overdrive.http import (
+    CloudflarePurger,
+    CompressionMiddleware,
+    FastlyPurger,
+    Overdrive,
+    RateLimitMiddleware,
+    ResponseCacheMiddleware,
+    ServerTimingMiddleware,
+    VarnishPurger,
+    WebhookPurger,
+    cache_policy,
+)
 
 __all__ = [
     "Cache",
@@ -18,9 +30,19 @@ __all__ = [
     "CacheError",
     "CacheKeyError",
     "CacheUnavailableError",
+    "CloudflarePurger",
+    "CompressionMiddleware",
     "ConfigurationError",
+    "FastlyPurger",
     "MsgpackSerializer",
+    "Overdrive",
     "OverdriveError",
+    "RateLimitMiddleware",
+    "ResponseCacheMiddleware",
     "SerializationError",
     "Serializer",
+    "ServerTimingMiddleware",
+    "VarnishPurger",
+    "WebhookPurger",
+    "cache_policy",
 ]

@@ -1,0 +1,183 @@
+"""`Overdrive(app, ...)`: the HTTP layer installed in one line, and `invalidate` that
+reaches every tier.
+
+The middleware order, outermost first, is: Server-Timing (sees everything), rate limit
+(refuses before any work), response cache (answers hits before routing; with
+`compress=True` it also compresses, stored bodies once per encoding), then the app.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, Literal
+
+from overdrive.errors import ConfigurationError
+from overdrive.http.compression import Compressor
+from overdrive.http.edge import edge_tag
+from overdrive.http.purge import Purger
+from overdrive.http.rate_limit import RateLimitMiddleware
+from overdrive.http.rate_limiter import Rate
+from overdrive.http.response_cache import ResponseCacheMiddleware
+from overdrive.http.timing import QueryInsightHook, ServerTimingMiddleware
+from overdrive.types import ASGIApp, Receive, Scope, Send
+
+__all__ = ["Overdrive"]
+
+
+class Overdrive:
+    """Installs the HTTP layer on a Starlette/FastAPI app, or wraps any ASGI app.
+
+    ```python
+    app = FastAPI()
+    od = Overdrive(app, cache=Cache("redis://127.0.0.1:6379/0"), compress=True,
+                   rate_limit="100/minute", cdn=VarnishPurger("http://127.0.0.1:6081"))
+    await od.invalidate("board:main")
+    ```
+    On Starlette/FastAPI the stack is placed outermost by default (before the
+    framework's own middleware, so a hit never enters it); `placement="middleware"` uses
+    `app.add_middleware` instead. For an app without `add_middleware` (Litestar, a bare
+    ASGI callable), serve `od` itself: it is the wrapped ASGI application.
+
+    `db=` is the query-insight hook: an object with `request_scope()` returning a context
+    manager that yields `count` and `duration_ms` (see `overdrive.http.timing.QueryInsightHook`);
+    it adds `db;dur=...;desc="N queries"` to Server-Timing.
+    """
+
+    def __init__(
+        self,
+        app: Any,
+        *,
+        cache: Any | None = None,
+        compress: bool | Compressor = False,
+        rate_limit: str | Rate | None = None,
+        cdn: Purger | None = None,
+        db: QueryInsightHook | None = None,
+        redis: str | Any | None = None,
+        trusted_proxies: Iterable[str] = (),
+        timing: bool = True,
+        namespace: str = "http",
+        status_header: str = "X-Cache",
+        clock: Callable[[], float] = time.time,
+        rate_limit_options: dict[str, Any] | None = None,
+        response_cache_options: dict[str, Any] | None = None,
+        placement: Literal["outermost", "middleware"] = "outermost",
+    ) -> None:
+        if cache is None:
+            from overdrive.cache import Cache
+
+            cache = Cache()
+        self.cache = cache
+        self.cdn = cdn
+        self.db = db
+        self.compressor = (compress if isinstance(compress, Compressor)
+                           else Compressor() if compress else None)
+        # Outermost last: each entry is (middleware class, options).
+        layers: list[tuple[type[Any], dict[str, Any]]] = [
+            (ResponseCacheMiddleware, {"cache": cache, "namespace": namespace,
+                                       "status_header": status_header,
+                                       "compressor": self.compressor, "clock": clock,
+                                       **(response_cache_options or {})}),
+        ]
+        if rate_limit is not None:
+            # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
+            redis_source = redis if redis is not None else getattr(
+                getattr(cache, "_l2", None), "url", None)
+            layers.append((RateLimitMiddleware, {"limit": rate_limit, "redis": redis_source,
+                                                 "trusted_proxies": tuple(trusted_proxies),
+                                                 **(rate_limit_options or {})}))
+        if timing or db is not None:
+            layers.append((ServerTimingMiddleware, {"db": db}))
+        self.layers = layers
+        self.app: ASGIApp | None = None
+        self.middleware: dict[str, Any] = {}
+        if placement not in ("outermost", "middleware"):
+            raise ConfigurationError("placement is 'outermost' or 'middleware'")
+        if placement == "middleware" and hasattr(app, "add_middleware"):
+            for middleware, options in layers:
+                app.add_middleware(middleware, **options)
+            return
+        if "_overdrive_stack" in getattr(app, "__dict__", {}):
+            raise ConfigurationError("Overdrive is already installed on this application")
+        if hasattr(app, "add_middleware"):
+            # Outermost: the stack runs before the framework's own __call__ (its telemetry,
+            # body limits, error middleware), so a hit costs what our code costs and no more.
+            # The response cache does the compression too (see ResponseCacheMiddleware).
+            inner: ASGIApp = functools.partial(type(app).__call__, app)
+            self.app = self._build(inner)
+            app.__class__ = _outermost_class(type(app))
+            app.__dict__["_overdrive_stack"] = self.app
+        else:
+            self.app = self._build(app)
+
+    def _build(self, app: ASGIApp) -> ASGIApp:
+        wrapped = app
+        for middleware, options in self.layers:
+            wrapped = middleware(wrapped, **options)
+            self.middleware[middleware.__name__] = wrapped
+        return wrapped
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the wrapped application (for apps without `add_middleware`)."""
+        if self.app is None:
+            raise ConfigurationError("this Overdrive was installed with add_middleware: "
+                                     "serve the application, not the Overdrive object")
+        await self.app(scope, receive, send)
+
+    async def invalidate(self, *tags: str, soft: bool = False) -> None:
+        """Invalidate `tags` in L1 of every process, L2, and the CDN (purge queued).
+
+        `soft=True` asks the CDN for a soft purge (serve stale while refetching).
+
+        A tag a CDN could not carry verbatim was stored under its hashed edge form; both
+        forms are invalidated so the caller always names tags as the policy wrote them.
+        """
+        forms = list(dict.fromkeys([*tags, *(edge_tag(tag) for tag in tags)]))
+        # The cache's get_entry does not say whether an entry is soft-invalidated, so the
+        # response cache could not tell such an entry from a fresh one and would keep
+        # serving it as a hit: our tiers are invalidated hard (correct, only colder), the
+        # CDN gets the soft purge it was asked for.
+        response_cache = self.middleware.get("ResponseCacheMiddleware")
+        if response_cache is not None:
+            # Before the bump: a response computed meanwhile is then refused when stored.
+            response_cache.invalidations.record(forms)
+        await self.cache.invalidate(*forms)
+        if self.cdn is not None:
+            await self.cdn.purge(tags, soft=soft)
+
+    async def close(self) -> None:
+        """Flush pending purges, wait for background refreshes, release clients.
+
+        Call it from the application's lifespan shutdown. The cache is the caller's to
+        close (it may be shared).
+        """
+        if self.cdn is not None:
+            await self.cdn.close()
+        response_cache = self.middleware.get("ResponseCacheMiddleware")
+        if response_cache is not None:
+            await response_cache.drain()
+        rate_limit = self.middleware.get("RateLimitMiddleware")
+        if rate_limit is not None:
+            await rate_limit.close()
+
+
+_OUTERMOST_CLASSES: dict[type[Any], type[Any]] = {}
+
+
+def _outermost_class(base: type[Any]) -> type[Any]:
+    """A subclass of the app's class whose `__call__` enters Overdrive's stack first.
+
+    ASGI servers call `type(app).__call__`, so an instance attribute cannot intercept the
+    call; giving the instance this subclass does, and `isinstance` checks still hold.
+    """
+
+    async def call(self: Any, scope: Scope, receive: Receive, send: Send) -> None:
+        await self._overdrive_stack(scope, receive, send)
+
+    subclass = _OUTERMOST_CLASSES.get(base)
+    if subclass is None:
+        subclass = _OUTERMOST_CLASSES[base] = type(
+            f"Overdrive{base.__name__}", (base,), {"__call__": call, "__module__": base.__module__}
+        )
+    return subclass

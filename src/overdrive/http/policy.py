@@ -1,0 +1,236 @@
+"""`cache_policy`: one declaration on a route that every cache tier obeys.
+
+The decorator only sets response headers. The in-process response cache, Varnish and any
+CDN in front all read the same headers, so a route's caching is declared once:
+
+- `Cache-Control` for browsers and generic shared caches (`s-maxage` is ours and Varnish's),
+- `CDN-Cache-Control` (RFC 9213) and `Surrogate-Control` for CDNs,
+- `Surrogate-Key` and `Cache-Tag` with the tags, formatted from path and query parameters,
+- `Vary` with the request headers the body depends on.
+
+With `per_user=True` the response is personal: browsers may keep it (`private`), CDNs get
+nothing to store, and Overdrive's own cache stores one copy per credential, keyed by a
+hash of the credential header through `Vary` and told so in the targeted field
+`Overdrive-Cache-Control`, which the middleware strips before the response leaves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from overdrive.errors import ConfigurationError
+from overdrive.http.edge import edge_tag_headers
+
+__all__ = ["OVERDRIVE_CACHE_CONTROL", "CachePolicy", "cache_policy"]
+
+logger = logging.getLogger("overdrive.http")
+
+OVERDRIVE_CACHE_CONTROL = "Overdrive-Cache-Control"
+
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+def _lifetimes(ttl: int, swr: int, stale_if_error: int) -> str:
+    parts = [f"max-age={ttl}"]
+    if swr:
+        parts.append(f"stale-while-revalidate={swr}")
+    if stale_if_error:
+        parts.append(f"stale-if-error={stale_if_error}")
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class CachePolicy:
+    """The headers of one route, computed once; only the tags vary per request."""
+
+    ttl: int
+    swr: int = 0
+    stale_if_error: int = 0
+    tags: tuple[str, ...] = ()
+    vary: tuple[str, ...] = ()
+    browser_ttl: int = 0
+    cdn_ttl: int | None = None
+    per_user: bool = False
+    credential_header: str = "Authorization"
+
+    def __post_init__(self) -> None:
+        for name in ("ttl", "swr", "stale_if_error", "browser_ttl"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ConfigurationError(f"cache_policy {name} must be an int >= 0, not {value!r}")
+        if self.cdn_ttl is not None and self.cdn_ttl < 0:
+            raise ConfigurationError(f"cache_policy cdn_ttl must be >= 0, not {self.cdn_ttl!r}")
+
+    @functools.cached_property
+    def static_headers(self) -> dict[str, str]:
+        """Every header but the tags."""
+        vary = list(self.vary)
+        if self.per_user:
+            vary.append(self.credential_header)
+            headers = {
+                "Cache-Control": f"private, max-age={self.browser_ttl}",
+                OVERDRIVE_CACHE_CONTROL: _lifetimes(
+                    self.ttl, self.swr, self.stale_if_error
+                ).replace("max-age", "s-maxage", 1),
+            }
+        else:
+            cdn = _lifetimes(
+                self.ttl if self.cdn_ttl is None else self.cdn_ttl, self.swr, self.stale_if_error
+            )
+            shared = _lifetimes(self.ttl, self.swr, self.stale_if_error).replace(
+                "max-age", "s-maxage", 1
+            )
+            headers = {
+                "Cache-Control": f"public, max-age={self.browser_ttl}, {shared}",
+                "CDN-Cache-Control": cdn,
+                "Surrogate-Control": cdn,
+            }
+        if vary:
+            headers["Vary"] = ", ".join(dict.fromkeys(vary))
+        return headers
+
+    def headers(self, parameters: Mapping[str, Any]) -> dict[str, str]:
+        """All headers for one response, tags formatted from `parameters`."""
+        headers = dict(self.static_headers)
+        if not self.tags:
+            return headers
+        try:
+            tags = [tag.format_map(parameters) for tag in self.tags]
+        except (KeyError, IndexError, ValueError) as error:
+            raise ConfigurationError(
+                f"cache_policy tag templates {self.tags!r} name a parameter the request does "
+                f"not have ({error}); available: {sorted(parameters)}"
+            ) from error
+        tag_headers = edge_tag_headers(tags)
+        if not tag_headers.complete:
+            # A partially tagged copy could never be purged completely: store it nowhere shared.
+            logger.warning("%d cache tags do not fit the CDN headers: not cached", len(tags))
+            return {"Cache-Control": f"private, max-age={self.browser_ttl}"}
+        headers["Surrogate-Key"] = tag_headers.surrogate_key
+        if not self.per_user:
+            headers["Cache-Tag"] = tag_headers.cache_tag
+        return headers
+
+    def apply(self, target: Any, parameters: Mapping[str, Any]) -> None:
+        """Set the headers on `target` (a Starlette `MutableHeaders`), adding to any Vary."""
+        for name, value in self.headers(parameters).items():
+            if name == "Vary" and target.get("vary"):
+                value = f"{target['vary']}, {value}"
+            target[name] = value
+
+
+def cache_policy(
+    ttl: int,
+    *,
+    swr: int = 0,
+    stale_if_error: int = 0,
+    tags: Iterable[str] = (),
+    vary: Iterable[str] = (),
+    browser_ttl: int = 0,
+    cdn_ttl: int | None = None,
+    per_user: bool = False,
+    credential_header: str = "Authorization",
+) -> Callable[[Endpoint], Endpoint]:
+    """Declare how a route's responses are cached, in every tier.
+
+    ```python
+    @app.get("/boards/{board}/feedback")
+    @cache_policy(ttl=60, swr=300, stale_if_error=600, tags=("board:{board}",))
+    async def list_feedback(board: str, page: int = 1): ...
+    ```
+    Tag templates are formatted with the endpoint's arguments (path and query parameters,
+    defaults included). Works on FastAPI endpoints (a `Response` parameter is injected when
+    the endpoint returns data) and on Starlette endpoints that take a request and return a
+    `Response`.
+    """
+    if isinstance(tags, str) or isinstance(vary, str):
+        raise ConfigurationError("cache_policy tags and vary are tuples of strings, not str")
+    policy = CachePolicy(
+        ttl=ttl,
+        swr=swr,
+        stale_if_error=stale_if_error,
+        tags=tuple(tags),
+        vary=tuple(vary),
+        browser_ttl=browser_ttl,
+        cdn_ttl=cdn_ttl,
+        per_user=per_user,
+        credential_header=credential_header,
+    )
+    _ = policy.static_headers  # fail at import time, not on the first request
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        from starlette.requests import Request
+        from starlette.responses import Response
+
+        signature = inspect.signature(endpoint)
+        is_coroutine = inspect.iscoroutinefunction(endpoint)
+        known = set(signature.parameters)
+        takes_request_only = len(known) == 1 and (
+            next(iter(signature.parameters.values())).annotation in (Request, "Request")
+            or "request" in known
+        )
+
+        async def call(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+            if is_coroutine:
+                return await endpoint(*args, **kwargs)
+            return await asyncio.to_thread(functools.partial(endpoint, *args, **kwargs))
+
+        if takes_request_only:
+            # Starlette calls endpoint(request); FastAPI fills `overdrive_response` (by its
+            # annotation) for a request-only endpoint that returns data instead of a Response.
+            @functools.wraps(endpoint)
+            async def request_endpoint(
+                request: Request, overdrive_response: Response | None = None
+            ) -> Any:
+                result = await call((request,), {})
+                parameters = {**request.query_params, **request.path_params}
+                if isinstance(result, Response):
+                    policy.apply(result.headers, parameters)
+                elif overdrive_response is not None:
+                    policy.apply(overdrive_response.headers, parameters)
+                return result
+
+            request_endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+                parameters=[
+                    *signature.parameters.values(),
+                    inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
+                                      default=None, annotation=Response),
+                ]
+            )
+            request_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
+            return request_endpoint  # type: ignore[return-value]
+
+        @functools.wraps(endpoint)
+        async def fastapi_endpoint(*args: Any, **kwargs: Any) -> Any:
+            request: Request = kwargs.pop("overdrive_request")
+            response: Response = kwargs.pop("overdrive_response")
+            result = await call(args, kwargs)
+            bound = signature.bind_partial(*args, **kwargs)
+            bound.apply_defaults()
+            parameters = {**request.query_params, **request.path_params, **bound.arguments}
+            target = result.headers if isinstance(result, Response) else response.headers
+            policy.apply(target, parameters)
+            return result
+
+        extra = [
+            inspect.Parameter("overdrive_request", inspect.Parameter.KEYWORD_ONLY,
+                              annotation=Request),
+            inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
+                              annotation=Response),
+        ]
+        parameters = list(signature.parameters.values())
+        variadic = [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]
+        plain = [p for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        fastapi_endpoint.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*plain, *extra, *variadic]
+        )
+        fastapi_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
+        return fastapi_endpoint  # type: ignore[return-value]
+
+    return decorate

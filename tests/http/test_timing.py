@@ -1,0 +1,104 @@
+"""Server-Timing: total, app, cache, and db through the query-insight hook."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
+from tests.http.conftest import FakeClock, Origin, client_for
+
+
+def metrics(header: str) -> dict[str, str]:
+    return {part.strip().split(";")[0]: part.strip() for part in header.split(",")}
+
+
+async def test_every_response_has_total_and_app(origin: Origin) -> None:
+    """Without a cache, total and app are reported."""
+    async with client_for(ServerTimingMiddleware(origin)) as client:
+        response = await client.get("/")
+    assert set(metrics(response.headers["server-timing"])) == {"total", "app"}
+
+
+async def test_cache_outcome_is_reported(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A miss reports cache and app; a hit reports cache and no app time."""
+    app = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock))
+    async with client_for(app) as client:
+        miss = metrics((await client.get("/")).headers["server-timing"])
+        hit = metrics((await client.get("/")).headers["server-timing"])
+    assert 'desc="miss"' in miss["cache"]
+    assert "app" in miss
+    assert 'desc="hit"' in hit["cache"]
+    assert "app" not in hit
+
+
+@dataclass
+class CountingStats:
+    count: int = 0
+    duration_ms: float = 0.0
+
+
+class RecordingInsight:
+    """A QueryInsightHook that reports what the application told it it ran."""
+
+    def __init__(self) -> None:
+        self.current: CountingStats | None = None
+
+    @contextmanager
+    def request_scope(self) -> Iterator[CountingStats]:
+        self.current = CountingStats()
+        yield self.current
+
+
+async def test_db_hook_adds_query_count_and_duration(origin: Origin) -> None:
+    """With db=, Server-Timing carries db;dur=..;desc="N queries"."""
+    insight = RecordingInsight()
+    body = origin.body
+
+    def run_queries(scope: object) -> bytes:
+        assert insight.current is not None
+        insight.current.count += 3
+        insight.current.duration_ms += 12.5
+        return body if isinstance(body, bytes) else b""
+
+    origin.body = run_queries
+    async with client_for(ServerTimingMiddleware(origin, db=insight)) as client:
+        response = await client.get("/")
+    assert metrics(response.headers["server-timing"])["db"] == 'db;dur=12.50;desc="3 queries"'
+
+
+async def test_real_query_insight_reports_through_server_timing(tmp_path: Path) -> None:
+    """Overdrive(db=instrument(engine)) adds the request's statement count to Server-Timing."""
+    from fastapi import FastAPI
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from overdrive import Cache, Overdrive
+    from overdrive.db import instrument
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'timing.db'}")
+    insight = instrument(engine, capture_plans=False)
+    app = FastAPI()
+
+    @app.get("/count")
+    async def count() -> dict[str, int]:
+        async with engine.connect() as connection:
+            first = (await connection.execute(text("select 1"))).scalar_one()
+            second = (await connection.execute(text("select 2"))).scalar_one()
+        return {"sum": first + second}
+
+    cache = Cache()
+    Overdrive(app, cache=cache, db=insight)
+    try:
+        async with client_for(app) as client:
+            response = await client.get("/count")
+    finally:
+        await cache.close()
+        await engine.dispose()
+    assert response.json() == {"sum": 3}
+    assert 'db;dur=' in response.headers["server-timing"]
+    assert 'desc="2 queries"' in response.headers["server-timing"]
