@@ -194,7 +194,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     arguments = parser.parse_args()
     if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed: run scripts/load-tools")
+        raise SystemExit("wrk is not installed: run scripts/system-packages")
     seconds = 3 if arguments.quick else 10
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -70,7 +70,7 @@ def measure(app: str, *, path: str = "/items", headers: dict[str, str] | None = 
             ) -> WrkResult:
     """Start `uvicorn benchmarks.http_apps:<app>`, check one response, run wrk on it."""
     if shutil.which("wrk") is None:
-        sys.exit("wrk is not installed: run scripts/install-wrk")
+        sys.exit("wrk is not installed: run scripts/system-packages")
     server_core, client_core = _cores()
     port = _free_port()
     environment = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}

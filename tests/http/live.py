@@ -52,7 +52,7 @@ def varnish(backend_port: int) -> Iterator[str]:
     """A private varnishd with the project's VCL in front of 127.0.0.1:backend_port."""
     binary = varnishd_binary()
     if binary is None:
-        raise RuntimeError("varnishd is not installed: run scripts/install-varnish")
+        raise RuntimeError("varnishd is not installed: run scripts/system-packages")
     workdir = Path(tempfile.mkdtemp(prefix="od-varnish-"))
     vcl = workdir / "overdrive.vcl"
     vcl.write_text(VCL.read_text().replace("BACKEND_HOST", "127.0.0.1")

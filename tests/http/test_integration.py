@@ -164,8 +164,8 @@ async def test_varnish_serves_the_page_and_invalidate_purges_it(memory_cache: Ca
     """Behind real Varnish: the edge serves the cached page; od.invalidate purges it."""
     if varnishd_binary() is None:
         if service_required():
-            pytest.fail("varnishd is not installed and CI=true: run scripts/install-varnish")
-        pytest.skip("varnishd is not installed (scripts/install-varnish)")
+            pytest.fail("varnishd is not installed and CI=true: run scripts/system-packages")
+        pytest.skip("varnishd is not installed (scripts/system-packages)")
     calls: list[str] = []
     app = feedback_app(calls)
     async with uvicorn_server(app) as origin_url:

@@ -32,8 +32,8 @@ def test_report_renders_in_chromium(fast_server: str, tmp_path: Path) -> None:
     """
     if not CHROMIUM.exists():
         if service_required():
-            pytest.fail("chromium is missing and CI=true: run scripts/load-tools")
-        pytest.skip("chromium is not installed (scripts/load-tools installs it)")
+            pytest.fail("chromium is missing and CI=true: run scripts/system-packages")
+        pytest.skip("chromium is not installed (scripts/system-packages installs it)")
     from playwright.sync_api import sync_playwright
 
     report, summary, png = tmp_path / "report.html", tmp_path / "summary.json", tmp_path / "run.png"
