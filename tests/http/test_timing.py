@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -102,3 +103,49 @@ async def test_real_query_insight_reports_through_server_timing(tmp_path: Path) 
     assert response.json() == {"sum": 3}
     assert 'db;dur=' in response.headers["server-timing"]
     assert 'desc="2 queries"' in response.headers["server-timing"]
+
+
+async def test_an_engine_given_to_overdrive_is_instrumented_and_drives_invalidation(
+    tmp_path: Path,
+) -> None:
+    """Overdrive(app, db=engine): query counts in Server-Timing and committed writes
+    invalidating `table:pk` through od.invalidate."""
+    from fastapi import FastAPI
+    from sqlalchemy import Column, Integer, MetaData, String, Table, insert, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from overdrive import Cache, Overdrive
+    from overdrive.db import QueryInsight
+
+    engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'writes.db'}")
+    metadata = MetaData()
+    notes = Table("notes", metadata, Column("id", Integer, primary_key=True), Column("t", String))
+    async with engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    app = FastAPI()
+
+    @app.get("/one")
+    async def one() -> dict[str, int]:
+        async with engine.connect() as connection:
+            return {"one": (await connection.execute(text("select 1"))).scalar_one()}
+
+    cache = Cache()
+    od = Overdrive(app, cache=cache, db=engine)
+    try:
+        assert isinstance(od.db, QueryInsight)
+        await cache.set("note-page", "old", tags=("notes",))
+        async with client_for(app) as client:
+            response = await client.get("/one")
+        assert 'desc="1 query"' in response.headers["server-timing"]
+        from sqlalchemy.ext.asyncio import AsyncSession
+
+        async with AsyncSession(engine) as session, session.begin():
+            await session.execute(insert(notes).values(id=1, t="hello"))
+        for _ in range(50):
+            if await cache.get("note-page") is None:
+                break
+            await asyncio.sleep(0.02)
+        assert await cache.get("note-page") is None
+    finally:
+        await cache.close()
+        await engine.dispose()

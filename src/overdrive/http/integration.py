@@ -40,9 +40,12 @@ class Overdrive:
     `app.add_middleware` instead. For an app without `add_middleware` (Litestar, a bare
     ASGI callable), serve `od` itself: it is the wrapped ASGI application.
 
-    `db=` is the query-insight hook: an object with `request_scope()` returning a context
-    manager that yields `count` and `duration_ms` (see `overdrive.http.timing.QueryInsightHook`);
-    it adds `db;dur=...;desc="N queries"` to Server-Timing.
+    `db=` takes a SQLAlchemy engine (sync or async: it is instrumented with
+    `overdrive.db.instrument`) or an already instrumented `QueryInsight`. `od.db` is then
+    the query insight: per-request query counts in Server-Timing
+    (`db;dur=...;desc="N queries"`), N+1 and slow-query reports, and writes that drive
+    invalidation through `od.invalidate` (every tier and the CDN) unless it already had
+    an invalidator.
     """
 
     def __init__(
@@ -53,7 +56,7 @@ class Overdrive:
         compress: bool | Compressor = False,
         rate_limit: str | Rate | None = None,
         cdn: Purger | None = None,
-        db: QueryInsightHook | None = None,
+        db: QueryInsightHook | Any | None = None,
         redis: str | Any | None = None,
         trusted_proxies: Iterable[str] = (),
         timing: bool = True,
@@ -70,7 +73,7 @@ class Overdrive:
             cache = Cache()
         self.cache = cache
         self.cdn = cdn
-        self.db = db
+        self.db = _query_insight(db, self.invalidate)
         self.compressor = (compress if isinstance(compress, Compressor)
                            else Compressor() if compress else None)
         # Outermost last: each entry is (middleware class, options).
@@ -87,8 +90,8 @@ class Overdrive:
             layers.append((RateLimitMiddleware, {"limit": rate_limit, "redis": redis_source,
                                                  "trusted_proxies": tuple(trusted_proxies),
                                                  **(rate_limit_options or {})}))
-        if timing or db is not None:
-            layers.append((ServerTimingMiddleware, {"db": db}))
+        if timing or self.db is not None:
+            layers.append((ServerTimingMiddleware, {"db": self.db}))
         self.layers = layers
         self.app: ASGIApp | None = None
         self.middleware: dict[str, Any] = {}
@@ -181,3 +184,17 @@ def _outermost_class(base: type[Any]) -> type[Any]:
             f"Overdrive{base.__name__}", (base,), {"__call__": call, "__module__": base.__module__}
         )
     return subclass
+
+
+def _query_insight(db: Any, invalidate: Callable[..., Any]) -> QueryInsightHook | None:
+    """An engine becomes a QueryInsight; its writes invalidate through `od.invalidate`."""
+    if db is None:
+        return None
+    if not hasattr(db, "request_scope"):
+        from overdrive.db import instrument
+
+        db = instrument(db)
+    if getattr(db, "invalidator", False) is None:
+        db.invalidator = invalidate
+    hook: QueryInsightHook = db
+    return hook
