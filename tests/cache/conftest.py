@@ -58,6 +58,9 @@ async def make_cache(
     def factory(**options: Any) -> Cache:
         options.setdefault("namespace", namespace)
         options.setdefault("clock", clock)
+        # Semantics, not timeouts, are under test here: a loaded CI machine must not turn
+        # a slow Redis reply into a degraded path (the fault tests set their own timeouts).
+        options.setdefault("l2_timeout", 2.0)
         cache = Cache(backend_url, **options)
         made.append(cache)
         return cache

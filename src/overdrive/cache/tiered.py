@@ -667,6 +667,11 @@ class Cache:
             stored = await l2.write_checked(key, group, raw, _ms(stale - now), _names(flat), token)
         except L2UnavailableError:
             stored = self._versions.status(snapshot) == VALID
+            if token:
+                # Do not leave the lease to expire on its own: other processes would wait
+                # lock_ttl for a value that never lands, and refreshes would be skipped.
+                with contextlib.suppress(L2UnavailableError):
+                    await l2.release(key, group, token)
         if stored:
             self._versions.observe_snapshot(snapshot)
             self._remember(key, entry)
