@@ -368,11 +368,7 @@ class RedisTier:
 
     async def delete(self, key: str, group: int) -> None:
         entry = self.entry_key(key, group)
-
-        async def run(client: Any) -> None:
-            await client.delete(entry)
-
-        await self.call(run)
+        await self.call(lambda client: client.delete(entry))
 
     async def bump(self, tags: Sequence[str], soft: bool) -> list[tuple[str, int, int | None]]:
         """Raise the tags' versions in every group; returns (tag key, version, floor)."""
@@ -411,17 +407,10 @@ class RedisTier:
 
     async def ping(self) -> None:
         """Connect (and so learn whether this is a cluster) within the timeout."""
-
-        async def run(client: Any) -> None:
-            await client.ping()
-
-        await self.call(run)
+        await self.call(lambda client: client.ping())
 
     async def publish(self, message: bytes) -> None:
-        async def run(client: Any) -> None:
-            await client.publish(self.channel, message)
-
-        await self.call(run)
+        await self.call(lambda client: client.publish(self.channel, message))
 
     async def register_node(self, node: str, expires_ms: int, now_ms: int) -> None:
         async def run(client: Any) -> None:
@@ -434,10 +423,7 @@ class RedisTier:
         await self.call(run)
 
     async def unregister_node(self, node: str) -> None:
-        async def run(client: Any) -> None:
-            await client.zrem(self.nodes_key, node)
-
-        await self.call(run)
+        await self.call(lambda client: client.zrem(self.nodes_key, node))
 
     async def live_nodes(self, now_ms: int) -> set[str]:
         async def run(client: Any) -> set[str]:
