@@ -15,6 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
+import redis
 import typer
 from rich.console import Console
 
@@ -137,6 +138,7 @@ def _run(
                         database_url=url,
                         redis_url=redis_url if optimised else None,
                         schema=schema,
+                        namespace=f"overdrive-demo-{run_id}-{name}",
                         seeded=seeded,
                         large_from=large_from,
                         plan=plan,
@@ -148,7 +150,21 @@ def _run(
             finally:
                 if schema is not None:
                     asyncio.run(_drop(url, schema))
+    if redis_url is not None:
+        _forget(redis_url, f"overdrive-demo-{run_id}-")
     return results
+
+
+def _forget(redis_url: str, prefix: str) -> None:
+    """Delete this run's keys (its own namespace only) from the shared Redis."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for pattern in (f"{{{prefix}*", f"{prefix}*"):
+            keys = list(client.scan_iter(match=pattern, count=1000))
+            for start in range(0, len(keys), 500):
+                client.delete(*keys[start : start + 500])
+    finally:
+        client.close()
 
 
 async def _drop(url: str, schema: str) -> None:

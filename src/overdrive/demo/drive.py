@@ -55,6 +55,7 @@ def drive_mode(
     database_url: str,
     redis_url: str | None,
     schema: str | None,
+    namespace: str,
     seeded: Seeded,
     large_from: int,
     plan: Stages,
@@ -74,6 +75,7 @@ def drive_mode(
         optimised=optimised,
         redis_url=redis_url,
         schema=schema,
+        namespace=namespace,
         log_path=workdir / f"server-{name}.log",
     ) as server:
         stats_before = server.get_json("/stats", admin)["cache"]

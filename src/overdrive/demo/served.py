@@ -1,16 +1,17 @@
 """The application the demo serves: the reference app, plus a count of its SQL statements.
 
 `uvicorn --factory overdrive.demo.served:counted_app` builds the reference application
-from the environment (`examples.versioning.asgi.app_from_environment`) and wraps it in a
-pure ASGI counter: every HTTP request and every statement the process sends to the
-database is counted, and `GET /__demo/counters` returns both. Neither mode of the app
-exports Prometheus metrics, so this is where the table's "DB queries per request" comes
-from — measured the same way in both modes.
+from the environment the demo sets (`create_app` with the mode, URLs, schema and cache
+namespace) and wraps it in a pure ASGI counter: every HTTP request and every statement
+the process sends to the database is counted, and `GET /__demo/counters` returns both.
+Neither mode of the app exports Prometheus metrics, so this is where the table's
+"DB queries per request" comes from — measured the same way in both modes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from sqlalchemy import event
@@ -56,6 +57,22 @@ class StatementCounter:
 
 
 def counted_app() -> StatementCounter:
-    from examples.versioning.asgi import app_from_environment
+    """The reference app from the environment the demo sets, in the run's cache namespace.
 
-    return StatementCounter(app_from_environment())
+    A namespace per run keeps a shared Redis from serving one run's entries to the next
+    (item ids repeat across runs), and from mixing with anything else stored there.
+    """
+    from examples.versioning import Settings, create_app
+
+    environ = os.environ
+    settings = Settings(
+        db_schema=environ.get("OVERDRIVE_DB_SCHEMA") or None,
+        cache_namespace=environ.get("OVERDRIVE_DEMO_NAMESPACE") or "versioning",
+    )
+    app = create_app(
+        environ["OVERDRIVE_DATABASE_URL"],
+        redis_url=environ.get("OVERDRIVE_REDIS_URL") or None,
+        optimised=environ.get("OVERDRIVE_OPTIMISED") == "1",
+        settings=settings,
+    )
+    return StatementCounter(app)

@@ -36,6 +36,7 @@ class AppServer:
         optimised: bool,
         redis_url: str | None,
         schema: str | None,
+        namespace: str,
         log_path: Path,
         startup_timeout: float = 60.0,
     ) -> None:
@@ -54,6 +55,7 @@ class AppServer:
             "OVERDRIVE_OPTIMISED": "1" if optimised else "0",
             "OVERDRIVE_REDIS_URL": redis_url or "",
             "OVERDRIVE_DB_SCHEMA": schema or "",
+            "OVERDRIVE_DEMO_NAMESPACE": namespace,
         }
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
