@@ -92,3 +92,7 @@ def main() -> None:
 
 
 load_command.register(app)
+
+from overdrive.demo.command import demo  # noqa: E402 - the reference application's tour
+
+app.command()(demo)

@@ -1,0 +1,135 @@
+"""The before/after tables and the CV-011 targets, from two measured runs.
+
+Nothing here is a figure of its own: every cell reads a `ModeResult`, and a figure the
+run could not measure (a cache hit ratio without a cache, a route the run never reached)
+is printed as "n/a", never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.table import Table
+
+from overdrive.demo.drive import ModeResult
+
+__all__ = ["ROUTES", "TARGETS", "Target", "endpoint_table", "summary_table", "targets_table"]
+
+ROUTES = (
+    "list versions",
+    "get version",
+    "compare",
+    "preview",
+    "autosave",
+    "publish",
+    "get draft",
+    "create preview",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One CV-011 target: a route's p95 below a limit (ms), or the hit ratio above one."""
+
+    label: str
+    route: str | None
+    limit: float
+
+    def value(self, result: ModeResult) -> float | None:
+        if self.route is None:
+            return result.hit_ratio
+        figures = result.document["routes"].get(self.route)
+        return None if not figures or not figures.get("requests") else figures.get("p95")
+
+    def met(self, result: ModeResult) -> bool | None:
+        value = self.value(result)
+        if value is None:
+            return None
+        return value > self.limit if self.route is None else value < self.limit
+
+    def show(self, result: ModeResult) -> str:
+        value = self.value(result)
+        if value is None:
+            return "n/a"
+        return f"{value:.1%}" if self.route is None else _ms(value)
+
+
+TARGETS = (
+    Target("version list p95 < 1 s", "list versions", 1000.0),
+    Target("compare p95 < 500 ms", "compare", 500.0),
+    Target("preview p95 < 2 s", "preview", 2000.0),
+    Target("autosave p95 < 500 ms", "autosave", 500.0),
+    Target("cache hit ratio > 80 %", None, 0.80),
+)
+
+
+def _ms(value: float) -> str:
+    return f"{value:,.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def endpoint_table(results: Sequence[ModeResult]) -> Table:
+    """One row per endpoint; each cell reads `plain → optimised`, in milliseconds."""
+    names = " → ".join(result.name for result in results)
+    table = Table(title=f"Latency per endpoint in ms, client side ({names})")
+    table.add_column("endpoint")
+    for heading in ("p50", "p95", "p99", "requests"):
+        table.add_column(heading, justify="right")
+    for route in ROUTES:
+        cells: list[list[str]] = [[], [], [], []]
+        for result in results:
+            figures = result.document["routes"].get(route)
+            if not figures or not figures.get("requests"):
+                for cell in cells:
+                    cell.append("n/a")
+                continue
+            for cell, percentile in zip(cells, ("p50", "p95", "p99"), strict=False):
+                cell.append(_number(figures[percentile]))
+            cells[3].append(f"{figures['requests']:,.0f}")
+        table.add_row(route, *(" → ".join(cell) for cell in cells))
+    return table
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+def summary_table(results: Sequence[ModeResult]) -> Table:
+    table = Table(title="Whole run")
+    table.add_column("figure")
+    for result in results:
+        table.add_column(result.name, justify="right")
+
+    def row(label: str, cells: list[str]) -> None:
+        table.add_row(label, *cells)
+
+    row("requests/s", [f"{r.document['total']['rps']:,.1f}" for r in results])
+    row("error rate", [f"{r.document['total']['error_rate']:.2%}" for r in results])
+    row(
+        "cache hit ratio",
+        [f"{r.hit_ratio:.1%}" if r.hit_ratio is not None else "n/a (no cache)" for r in results],
+    )
+    row(
+        "DB queries per request",
+        [
+            f"{r.statements_per_request:.2f}" if r.statements_per_request is not None else "n/a"
+            for r in results
+        ],
+    )
+    row("server memory (RSS)", [f"{r.rss_bytes / 2**20:,.0f} MiB" for r in results])
+    return table
+
+
+def targets_table(results: Sequence[ModeResult]) -> Table:
+    table = Table(title="CV-011 targets")
+    table.add_column("target")
+    for result in results:
+        table.add_column(result.name, justify="right")
+    for target in TARGETS:
+        cells = []
+        for result in results:
+            met = target.met(result)
+            mark = {True: "[green]met[/green]", False: "[red]missed[/red]", None: ""}[met]
+            cells.append(f"{target.show(result)} {mark}".strip())
+        table.add_row(target.label, *cells)
+    return table
