@@ -12,7 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from overdrive.db.cli import advise
+from overdrive.demo.command import demo
 from overdrive.load import cli as load_command
+from overdrive.observe.cli import export_app
 
 app = typer.Typer(
     name="overdrive",
@@ -78,21 +81,13 @@ def bench(
     raise typer.Exit(1 if failed else 0)
 
 
-from overdrive.observe.cli import export_app  # noqa: E402 - subcommands join the app here
-
-app.add_typer(export_app, name="export")
-
-from overdrive.db.cli import advise  # noqa: E402 - the query-insight part's command
-
-app.command()(advise)
-
 
 def main() -> None:
     app()
 
 
-load_command.register(app)
-
-from overdrive.demo.command import demo  # noqa: E402 - the reference application's tour
-
+# Each part brings its own subcommands; their modules import heavy libraries lazily.
 app.command()(demo)
+load_command.register(app)
+app.command()(advise)
+app.add_typer(export_app, name="export")

@@ -19,9 +19,11 @@ from rich.console import Console
 
 from overdrive.demo.dataset import Seeded
 from overdrive.demo.errors import DemoError
-from overdrive.demo.served import COUNTERS_PATH
 from overdrive.demo.server import AppServer
 from overdrive.load import LoadOptions, Stages, run_load
+
+# Where the served app (overdrive.demo.served) answers its request and statement counts.
+COUNTERS_PATH = "/__demo/counters"
 
 __all__ = ["ModeResult", "drive_mode", "hit_ratio"]
 

@@ -17,12 +17,10 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from overdrive.demo.drive import COUNTERS_PATH
 from overdrive.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["COUNTERS_PATH", "StatementCounter", "counted_app"]
-
-COUNTERS_PATH = "/__demo/counters"
-
 
 class StatementCounter:
     """Pure ASGI: counts requests, counts statements on every engine, serves the counts."""
