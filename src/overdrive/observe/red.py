@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import time
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Awaitable, Callable
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
 from overdrive.observe.metrics import HttpMetrics
@@ -79,23 +82,50 @@ class RequestTally:
 
     def flush(self) -> None:
         pending, self.pending = self.pending, []
-        # Wall time of each request from its perf_counter start: slots stay exact.
+        if pending:
+            self._fold(pending)
+        self.metrics.in_flight.set(self.in_flight)
+
+    def _fold(self, pending: list[Pending]) -> None:
+        # Only grouping runs per request in Python; the template, the counts and the sketch
+        # update run once per group, bucketing and sketch keys in C loops over its latencies.
+        # Wall time of each request from its perf_counter start: slots stay exact. A flush
+        # rarely straddles a slot boundary; only then does the slot join the group key.
         to_wall = self.windows.clock() - self.clock()
-        requests: dict[tuple[str, str, int], int] = {}
-        buckets: dict[tuple[str, str], list[float]] = {}
-        bounds, size, record = self.bounds, len(self.bounds) + 1, self.windows.record
+        slot_seconds = self.windows.slot_seconds
+        starts = [*map(itemgetter(6), pending)]
+        one_slot = ((min(starts) + to_wall) // slot_seconds
+                    == (max(starts) + to_wall) // slot_seconds)
+        groups: dict[tuple[Any, ...], list[float]] = {}
+        routes: dict[int, Any] = {}
         for route, path_template, root_before, root_after, method, status, started, seconds in (
             pending
         ):
-            template = template_of(route, path_template, root_before, root_after)
-            key = (method, template, status)
-            requests[key] = requests.get(key, 0) + 1
+            routes[id(route)] = route  # routes are unhashable (Starlette's define __eq__)
+            key = (id(route), path_template, root_before, root_after, method, status,
+                   0.0 if one_slot else (started + to_wall) // slot_seconds)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = []
+            group.append(seconds)
+        first_slot = int((starts[0] + to_wall) // slot_seconds)
+        requests: dict[tuple[str, str, int], int] = {}
+        buckets: dict[tuple[str, str], list[float]] = {}
+        bounds, size = self.bounds, len(self.bounds) + 1
+        for (route_id, path_template, root_before, root_after, method, status, slot), values in (
+            groups.items()
+        ):
+            template = template_of(routes[route_id], path_template, root_before, root_after)
+            key3 = (method, template, status)
+            requests[key3] = requests.get(key3, 0) + len(values)
             counts = buckets.get((method, template))
             if counts is None:
                 counts = buckets[(method, template)] = [0.0] * size
-            counts[bisect_left(bounds, seconds)] += 1
-            counts[-1] += seconds
-            record(template, seconds, status >= 500, started + to_wall)
+            for bucket, tally in Counter(map(bisect_left, repeat(bounds), values)).items():
+                counts[bucket] += tally
+            counts[-1] += sum(values)
+            self.windows.record_many(template, values, len(values) if status >= 500 else 0,
+                                     first_slot if one_slot else int(slot))
         for (method, template, status), count in requests.items():
             self.metrics.requests.labels(method, template, str(status)).inc(count)
         for (method, template), counts in buckets.items():
@@ -104,7 +134,6 @@ class RequestTally:
                 if in_bucket:
                     child._buckets[index].inc(in_bucket)
             child._sum.inc(counts[-1])
-        self.metrics.in_flight.set(self.in_flight)
 
 
 class RedMiddleware:
