@@ -97,6 +97,25 @@ class RequestTally:
         self.pending = 0
         self.in_flight = 0
 
+    def record(self, scope: Scope, root_path: str, status: int, started: float,
+               finished: float) -> None:
+        """One request is over: `root_path` as it came in, clock readings from `clock`."""
+        self.in_flight -= 1
+        route = scope.get("route")
+        path_template = scope.get("path_template")
+        if path_template is not None and not isinstance(path_template, str):
+            path_template = None  # only a string is a template, and keys must hash
+        key = (id(route), path_template, root_path, scope.get("root_path", ""),
+               scope["method"], status)
+        group = self.groups.get(key)
+        if group is None:
+            group = self.groups[key] = Group(route)
+        group.starts.append(started)
+        group.durations.append(finished - started)
+        self.pending += 1
+        if self.pending >= self.FLUSH_AT:
+            self.flush()
+
     def flush(self) -> None:
         groups, self.groups = self.groups, {}
         self.pending = 0
@@ -174,22 +193,7 @@ class RedMiddleware:
         try:
             await self.app(scope, receive, responder)
         finally:
-            seconds = clock() - started
-            tally.in_flight -= 1
-            route = scope.get("route")
-            path_template = scope.get("path_template")
-            if path_template is not None and not isinstance(path_template, str):
-                path_template = None  # only a string is a template, and keys must hash
-            key = (id(route), path_template, root_path, scope.get("root_path", ""),
-                   scope["method"], responder.status)
-            group = tally.groups.get(key)
-            if group is None:
-                group = tally.groups[key] = Group(route)
-            group.starts.append(started)
-            group.durations.append(seconds)
-            tally.pending += 1
-            if tally.pending >= tally.FLUSH_AT:
-                tally.flush()
+            tally.record(scope, root_path, responder.status, started, clock())
 
 
 class StatusSend:
