@@ -65,7 +65,7 @@ async def test_websocket_and_lifespan_scopes_pass_through_unmeasured() -> None:
         return None
 
     await middleware({"type": "websocket", "path": "/ws"}, receive, send)
-    assert middleware.tally.pending == []
+    assert middleware.tally.groups == {}
     middleware.tally.flush()
     assert seen == ["websocket"]
     assert metrics.registry.get_sample_value("overdrive_http_requests_total",
@@ -106,3 +106,44 @@ async def test_requests_land_in_the_slot_they_started_in_whatever_the_flush_time
     assert metrics.registry.get_sample_value(
         "overdrive_http_request_duration_seconds_bucket",
         {"method": "GET", "route": "/a", "le": "0.25"}) == 1
+
+
+async def test_one_flush_spanning_two_slots_puts_each_request_in_its_own() -> None:
+    """Requests of one flush that started either side of a slot boundary keep their slots."""
+
+    class Clocks:
+        wall = 1_000_008.0
+        perf = 50.0
+
+    class Route:
+        path_format = "/a"
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = Route()
+        status = 500 if scope["path"] == "/fail" else 200
+        await send({"type": "http.response.start", "status": status, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    metrics = OverdriveMetrics(CollectorRegistry())
+    windows = LatencyWindows(clock=lambda: Clocks.wall)
+    middleware = RedMiddleware(app, metrics.http, windows, clock=lambda: Clocks.perf)
+
+    async def send(message: Message) -> None:
+        return None
+
+    for path in ("/ok", "/fail"):
+        await middleware({"type": "http", "method": "GET", "path": path}, receive, send)
+    Clocks.wall += 4
+    Clocks.perf += 4
+    for path in ("/ok", "/ok", "/fail"):
+        await middleware({"type": "http", "method": "GET", "path": path}, receive, send)
+    middleware.tally.flush()
+    assert sorted(windows.by_slot) == [100_000, 100_001]
+    assert windows.by_slot[100_000]["/a"].count == 2
+    assert windows.by_slot[100_000]["/a"].errors == 1
+    assert windows.by_slot[100_001]["/a"].count == 3
+    assert windows.by_slot[100_001]["/a"].errors == 1
+    assert metrics.registry.get_sample_value(
+        "overdrive_http_requests_total", {"method": "GET", "route": "/a", "status": "200"}) == 3
+    assert metrics.registry.get_sample_value(
+        "overdrive_http_requests_total", {"method": "GET", "route": "/a", "status": "500"}) == 2

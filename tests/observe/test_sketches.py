@@ -125,3 +125,15 @@ def test_quantiles_match_ddsketch_itself() -> None:
     for q in (0.0, 0.25, 0.5, 0.9, 0.95, 0.99, 1.0):
         assert ours.quantile(q) == pytest.approx(reference.get_quantile_value(q), rel=0.021)
     assert ours.quantile(1.5) is None
+
+
+def test_add_many_equals_adding_one_by_one() -> None:
+    """The batched add gives the same bins, zeros, counts and errors as `add` per value."""
+    values = [0.0, 0.0005, 0.0005, 0.012, 0.3, 2.5, 1e-9, 0.012]
+    one_by_one, batched = LatencySketch(), LatencySketch()
+    for value in values:
+        one_by_one.add(value)
+    one_by_one.errors = 3
+    batched.add_many(values, errors=3)
+    assert batched.to_json() == one_by_one.to_json()
+    assert batched.count == one_by_one.count == len(values)

@@ -107,3 +107,22 @@ async def test_real_query_insight_feeds_metrics_and_the_dashboard(tmp_path: Any)
     assert feed["db"]["n_plus_one_reports"]
     assert feed["db"]["slow_queries"]
     assert "tags" in json.dumps(feed["db"]["slow_queries"])
+
+
+async def test_invalidation_fan_out_latency_becomes_a_gauge_in_seconds() -> None:
+    """`invalidation_latency_p50_ms`/`_p99_ms` of the stats appear as seconds per percentile."""
+
+    class Stats:
+        def stats(self) -> dict[str, Any]:
+            return {"invalidation_latency_p50_ms": 1.5, "invalidation_latency_p99_ms": 12.0}
+
+    app = Observability(Starlette(), cache=Stats(), objectives=Objectives())
+    try:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            metrics = values((await http.get("/metrics")).text)
+    finally:
+        await app.aclose()
+    name = "overdrive_cache_invalidation_latency_seconds"
+    assert metrics[(name, (("percentile", "p50"),))] == pytest.approx(0.0015)
+    assert metrics[(name, (("percentile", "p99"),))] == pytest.approx(0.012)

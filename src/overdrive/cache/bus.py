@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -240,6 +241,18 @@ class InvalidationBus:
         self._record_latency(time.time() - sent_at)
         if wants_ack:
             self._spawn(self._ack(message_id, origin))
+
+    def latency_quantiles_ms(self, *quantiles: float) -> list[float | None]:
+        """Fan-out latency (another node sent, this node applied) at each quantile, in ms.
+
+        Nearest rank over the last 5,000-10,000 messages; None before any arrived.
+        """
+        ordered = sorted(self.latencies)
+        if not ordered:
+            return [None for _ in quantiles]
+        last = len(ordered) - 1
+        return [ordered[min(last, max(0, math.ceil(q * len(ordered)) - 1))] * 1000
+                for q in quantiles]
 
     def _record_latency(self, seconds: float) -> None:
         self.latencies.append(seconds)

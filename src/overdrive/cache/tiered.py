@@ -339,6 +339,9 @@ class Cache:
             result["hearing"] = self._bus.hearing()
             result["bus_resyncs"] = self._bus.resyncs
             result["bus_messages_applied"] = self._bus.messages_applied
+            p50, p99 = self._bus.latency_quantiles_ms(0.5, 0.99)
+            result["invalidation_latency_p50_ms"] = p50
+            result["invalidation_latency_p99_ms"] = p99
         return result
 
     async def start(self) -> None:

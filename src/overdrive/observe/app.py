@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -41,7 +42,7 @@ from overdrive.observe.metrics import OverdriveMetrics
 from overdrive.observe.multiprocess import MultiprocessDirectory
 from overdrive.observe.notify import AlertNotifier, SeenStore
 from overdrive.observe.process import ProcessSampler
-from overdrive.observe.red import RedMiddleware
+from overdrive.observe.red import RedMiddleware, StatusSend
 from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
@@ -123,6 +124,7 @@ class Observability:
         self.windows = LatencyWindows(clock=clock)
         self.shared = SharedWindows(self.windows, self.directory.path if self.directory else None)
         self.red = RedMiddleware(app, self.metrics.http, self.windows)
+        self.tally = self.red.tally
         self.sampler = ProcessSampler(self.metrics.process, interval=sample_every)
         self.bridge = StatsBridge(self.metrics.cache, self.metrics.db, cache, insight)
         self.engines: EngineInstrument | None = None
@@ -252,7 +254,16 @@ class Observability:
             return
         path = scope["path"]
         if path not in self.own_paths and not path.startswith(self.dashboard_prefix):
-            await self.red(scope, receive, send)
+            # RedMiddleware's body, inlined: one coroutine frame less on every request.
+            root_path = scope.get("root_path", "")
+            responder = StatusSend(send)
+            tally = self.tally
+            tally.in_flight += 1
+            started = perf_counter()
+            try:
+                await self.app(scope, receive, responder)
+            finally:
+                tally.record(scope, root_path, responder.status, started, perf_counter())
         elif path == self.metrics_path:
             await self._guarded(scope, send, self._metrics)
         elif path == self.dashboard_path or path.startswith(self.dashboard_prefix):

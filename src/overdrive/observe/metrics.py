@@ -54,6 +54,10 @@ class CacheMetrics:
             registry=registry)
         self.invalidations = Counter(
             "overdrive_cache_invalidations", "Tag invalidations issued.", registry=registry)
+        self.invalidation_latency = Gauge(
+            "overdrive_cache_invalidation_latency_seconds",
+            "Invalidation fan-out latency, sent elsewhere to applied here, by percentile.",
+            ["percentile"], registry=registry, multiprocess_mode="livemax")
         self.bytes_used = Gauge(
             "overdrive_cache_bytes_used", "Bytes held by the in-process tier.", ["tier"],
             registry=registry, multiprocess_mode="livesum")

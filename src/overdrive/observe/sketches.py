@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,6 +54,17 @@ class LatencySketch:
             self.zero += 1
         if error:
             self.errors += 1
+
+    def add_many(self, values: Sequence[float], errors: int = 0) -> None:
+        """`add` for each of `values`, with the log, ceil and counting done by C loops."""
+        above = [*filter(SMALLEST.__lt__, values)]
+        self.zero += len(values) - len(above)
+        bins = self.bins
+        for key, count in Counter(map(math.ceil, map(KEY_MULTIPLIER.__mul__,
+                                                     map(math.log, above)))).items():
+            bins[key] = bins.get(key, 0) + count
+        self.count += len(values)
+        self.errors += errors
 
     def quantile(self, q: float) -> float | None:
         """The value at quantile `q`, as DDSketch's `get_quantile_value` ranks it."""
@@ -150,6 +162,15 @@ class LatencyWindows:
         if sketch is None:
             sketch = self.current[route] = LatencySketch()
         sketch.add(seconds, error)
+
+    def record_many(self, route: str, values: Sequence[float], errors: int, index: int) -> None:
+        """Requests of `route` that all started in slot `index` (epoch seconds // slot)."""
+        if index != self.current_index:
+            self._rotate(index)
+        sketch = self.current.get(route)
+        if sketch is None:
+            sketch = self.current[route] = LatencySketch()
+        sketch.add_many(values, errors)
 
     def _rotate(self, index: int) -> None:
         self.current = self.by_slot.setdefault(index, {})

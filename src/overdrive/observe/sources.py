@@ -22,11 +22,12 @@ class CacheStatsSource(Protocol):
 
     `stats()` returns per-tier dicts (`l1`, `l2`, `edge`) of `hits`, `misses`, `stale`,
     `errors`, `evictions`, `bytes_used`, `bytes_max`, plus top-level `loader_runs`,
-    `loader_seconds`, `invalidations`, `l2_errors`, `stale_served` and `circuit`
-    (`closed`, `open`, `half_open`); or the same counts flat (`l1_hits`, `l1_misses`,
-    `l2_hits`, `l2_misses`, `l2_errors`, `l1_bytes`, `l1_max_bytes`, `evictions`), which
-    is what `overdrive.Cache.stats()` returns. Missing keys count as absent, not as zero.
-    Stale reads are a subset of hits there, so they go to their own counter.
+    `loader_seconds`, `invalidations`, `l2_errors`, `stale_served`, `circuit`
+    (`closed`, `open`, `half_open`) and `invalidation_latency_p50_ms`/`_p99_ms`; or the
+    same counts flat (`l1_hits`, `l1_misses`, `l2_hits`, `l2_misses`, `l2_errors`,
+    `l1_bytes`, `l1_max_bytes`, `evictions`), which is what `overdrive.Cache.stats()`
+    returns. Missing keys count as absent, not as zero. Stale reads are a subset of hits
+    there, so they go to their own counter.
     """
 
     def stats(self) -> Mapping[str, Any]: ...
@@ -131,6 +132,10 @@ class StatsBridge:
         self._add(metrics.loader_seconds, ("cache", "loader_seconds"), stats.get("loader_seconds"))
         self._add(metrics.invalidations, ("cache", "invalidations"), stats.get("invalidations"))
         self._add(metrics.stale_served, ("cache", "stale_served"), stats.get("stale_served"))
+        for percentile in ("p50", "p99"):
+            milliseconds = _number(stats.get(f"invalidation_latency_{percentile}_ms"))
+            if milliseconds is not None:
+                metrics.invalidation_latency.labels(percentile).set(milliseconds / 1000)
         circuit = stats.get("circuit", stats.get("circuit_state"))
         if isinstance(circuit, str):
             metrics.circuit_open.set(1.0 if circuit.lower() == "open" else 0.0)
