@@ -416,14 +416,15 @@ class Cache:
             return MISSING
         if self._strict and not self._bus.hearing():  # type: ignore[union-attr]
             return MISSING
-        entry = l1.peek(key)
+        # One lookup; on the rare non-fresh outcome the full path reads it again, which
+        # only records that access twice in the frequency bookkeeping.
+        entry = l1.get(key)
         if (
             entry is None
             or self._clock() >= entry.fresh_until
             or self._versions.status(entry.snapshot) != VALID
         ):
             return MISSING
-        l1.get(key)  # the access counts towards keeping it, as on the full path
         self.counters.l1_hits += 1
         if self._copy:
             return self._codec.decode(entry.payload, entry.codec)
