@@ -17,10 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.http_runner import (
     Contender,
     arguments,
-    best,
     compare,
-    median,
     print_table,
+    share_verdicts,
 )
 
 
@@ -30,15 +29,10 @@ def main() -> None:
         Contender("raw ASGI (limit)", "raw_hello"),
         Contender("Overdrive cached hit (FastAPI)", "overdrive_cached", expect={"x-cache": "HIT"}),
     ], rounds=rounds, duration=duration)
-    verdicts = []
-    for label, pick in (("median", median), ("best", best)):
-        limit, ours = (pick(rounds) for rounds in results.values())
-        ratio = ours.requests_per_second / limit.requests_per_second
-        verdicts.append(f"{label} rounds: Overdrive reaches {ratio:.0%} of the limit's "
-                        f"requests/s (target >= 70%): {'MET' if ratio >= 0.7 else 'NOT MET'}")
+    verdicts = share_verdicts(results, 0.7, "Overdrive reaches {share} of the limit's requests/s")
     print_table(
         "Cached hit through Overdrive vs raw ASGI (uvicorn 1 worker, wrk 64 connections, 1 KiB)",
-        results, "\n".join(verdicts),
+        results, verdicts,
     )
 
 

@@ -18,10 +18,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.http_runner import (
     Contender,
     arguments,
-    best,
     compare,
-    median,
     print_table,
+    share_verdicts,
 )
 
 
@@ -33,15 +32,10 @@ def main() -> None:
                   headers={"Accept-Encoding": "br"},
                   expect={"x-cache": "HIT", "content-encoding": "br"}),
     ], rounds=rounds, duration=duration)
-    verdicts = []
-    for label, pick in (("median", median), ("best", best)):
-        plain, compressed = (pick(rounds) for rounds in results.values())
-        ratio = compressed.requests_per_second / plain.requests_per_second
-        verdicts.append(f"{label} rounds: compressed hits run at {ratio:.0%} of uncompressed "
-                        f"hits (target >= 90%): {'MET' if ratio >= 0.9 else 'NOT MET'}")
+    verdicts = share_verdicts(results, 0.9, "compressed hits run at {share} of uncompressed hits")
     print_table(
         "Compressed vs uncompressed cached hit (uvicorn 1 worker, wrk 64 connections, 1 KiB)",
-        results, "\n".join(verdicts),
+        results, verdicts,
     )
 
 

@@ -164,3 +164,22 @@ def arguments(description: str | None) -> tuple[int, int]:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
     options = parser.parse_args()
     return options.rounds, options.duration
+
+
+def share_verdicts(
+    results: dict[str, list[WrkResult]], target: float, describe: str
+) -> str:
+    """The second contender's requests/s as a share of the first's, on median and best rounds.
+
+    `describe` names the share, e.g. "Overdrive reaches {share} of the limit's requests/s".
+    """
+    lines = []
+    for label, pick in (("median", median), ("best", best)):
+        reference, measured = (pick(rounds) for rounds in results.values())
+        share = measured.requests_per_second / reference.requests_per_second
+        verdict = "MET" if share >= target else "NOT MET"
+        lines.append(
+            f"{label} rounds: {describe.format(share=f'{share:.0%}')} "
+            f"(target >= {target:.0%}): {verdict}"
+        )
+    return "\n".join(lines)
