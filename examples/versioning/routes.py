@@ -2,6 +2,8 @@
 
 `content_router(cached)` registers them; in optimised mode `cached` wraps each cacheable
 GET in its `cache_policy` (see `policies`), in plain mode it leaves them as they are.
+The reads take their `principal` by that name even where the body does not use it: the
+policies' tags name it (`user:{principal.user_id}`).
 """
 
 from __future__ import annotations
