@@ -6,7 +6,8 @@ temporary directory: Python in a fresh interpreter with the checkout's `src` on
 `PYTHONPATH`, bash with `bash -euo pipefail` and `overdrive` on `PATH`. A block passes
 when it exits with 0; the blocks assert their own results. `needs=` names the services a
 block uses; without one the block is skipped, or fails under CI=true. The convention is
-described for readers in docs/README.md.
+described for readers in docs/README.md. The relative links between the pages are checked
+too, down to the heading they name.
 """
 
 from __future__ import annotations
@@ -271,3 +272,47 @@ def test_runnable_block(block: Block, runner: BlockRunner) -> None:
     if outcome.returncode != 0:
         pytest.fail(f"{block.name} exited with {outcome.returncode}\n--- stdout\n"
                     f"{outcome.stdout[-4000:]}\n--- stderr\n{outcome.stderr[-4000:]}")
+
+
+LINK = re.compile(r"\]\((?P<target>[^)\s]+)\)")
+
+
+def heading_anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def anchors(path: Path) -> set[str]:
+    fenced = {line for block in fenced_blocks(path)
+              for line in range(block.line, block.line + block.code.count("\n") + 1)}
+    return {heading_anchor(line.lstrip("#"))
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+            if line.startswith("#") and number not in fenced}
+
+
+def test_heading_anchors_follow_github() -> None:
+    """The anchor rule matches the headings the guides link to."""
+    assert heading_anchor(" N+1 queries") == "n1-queries"
+    assert heading_anchor(" Lifetimes: ttl, swr and early refresh") == (
+        "lifetimes-ttl-swr-and-early-refresh")
+    assert heading_anchor(" Load budgets with `overdrive load`") == (
+        "load-budgets-with-overdrive-load")
+
+
+def test_relative_links_reach_a_file_and_heading() -> None:
+    """Every relative link of the docs and the README names a file, and a heading in it."""
+    broken = []
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]:
+        text = page.read_text(encoding="utf-8")
+        for match in LINK.finditer(text):
+            target = match["target"]
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (page.parent / file_part).resolve() if file_part else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in anchors(linked):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert not broken, broken
