@@ -206,10 +206,16 @@ def cache_policy(
             request_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
             return request_endpoint  # type: ignore[return-value]
 
+        # FastAPI injects one Response per endpoint: when the endpoint asks for it itself
+        # (to set a cookie or a header), the headers go on that one, passed through.
+        own_response = next((name for name, parameter in signature.parameters.items()
+                             if parameter.annotation in (Response, "Response")), None)
+
         @functools.wraps(endpoint)
         async def fastapi_endpoint(*args: Any, **kwargs: Any) -> Any:
             request: Request = kwargs.pop("overdrive_request")
-            response: Response = kwargs.pop("overdrive_response")
+            response: Response = (kwargs[own_response] if own_response is not None
+                                  else kwargs.pop("overdrive_response"))
             result = await call(args, kwargs)
             bound = signature.bind_partial(*args, **kwargs)
             bound.apply_defaults()
@@ -221,9 +227,10 @@ def cache_policy(
         extra = [
             inspect.Parameter("overdrive_request", inspect.Parameter.KEYWORD_ONLY,
                               annotation=Request),
-            inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
-                              annotation=Response),
         ]
+        if own_response is None:
+            extra.append(inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
+                                           annotation=Response))
         parameters = list(signature.parameters.values())
         variadic = [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]
         plain = [p for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD]
