@@ -160,6 +160,15 @@ class Observability:
         self.tasks: list[asyncio.Task[None]] = []
         self.started = False
 
+    def attach(self, app: ASGIApp) -> Observability:
+        """Wrap `app` instead of the application given at construction; returns self.
+
+        For middleware factories that build the instance before the app it wraps exists.
+        """
+        self.app = app
+        self.red.app = app
+        return self
+
     def _locked(self, collect: Callable[[], Any]) -> Callable[[], Any]:
         if self.directory is None:
             return collect
