@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import asyncio
+from collections.abc import AsyncIterator, Callable, MutableMapping
+from contextlib import asynccontextmanager
 from typing import Any, cast
 
 import httpx
@@ -197,3 +199,41 @@ def test_route_template_prefers_the_routers_route_over_a_carried_one() -> None:
     assert route_template({ROUTE_SCOPE_KEY: None}) == UNMATCHED_ROUTE
     assert route_template({"route": Matched(), ROUTE_SCOPE_KEY: "/cached/{id}"}) == (
         "/items/{item_id}")
+
+
+async def test_lifespan_starts_and_stops_observability_and_reaches_the_app(
+    cache: Cache,
+) -> None:
+    """Outermost, observability sees the lifespan first and still passes it on."""
+    events: list[str] = []
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        events.append("startup")
+        yield
+        events.append("shutdown")
+
+    app = FastAPI(lifespan=lifespan)
+    od = Overdrive(app, cache=cache, observe={"objectives": Objectives()})
+    assert od.observability is not None
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: list[str] = []
+    for message in ("lifespan.startup", "lifespan.shutdown"):
+        inbox.put_nowait({"type": message})
+
+    async def receive() -> dict[str, Any]:
+        message = await inbox.get()
+        if message["type"] == "lifespan.shutdown":
+            running.append(od.observability is not None and od.observability.started)
+        return message
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        outbox.append(message["type"])
+
+    running: list[bool] = []
+    await app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    assert events == ["startup", "shutdown"]
+    assert outbox == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert running == [True]  # background work ran between startup and shutdown
+    assert not od.observability.started
+    assert od.observability.tasks == []
