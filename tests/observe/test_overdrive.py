@@ -237,3 +237,26 @@ async def test_lifespan_starts_and_stops_observability_and_reaches_the_app(
     assert running == [True]  # background work ran between startup and shutdown
     assert not od.observability.started
     assert od.observability.tasks == []
+
+
+async def test_the_caches_redis_and_namespace_elect_the_evaluator() -> None:
+    """Without `redis_url=`, the evaluator lease lives in the cache's Redis, under the
+    cache's namespace: two services sharing a Redis keep an evaluator each."""
+    from overdrive.observe.redis_coordination import RedisLease
+
+    class Tier:
+        url = "redis://127.0.0.1:6379/0"
+
+    class RedisBackedCache:
+        namespace = "shop"
+        _l2 = Tier()
+
+        def stats(self) -> dict[str, int]:
+            return {}
+
+    od = Overdrive(FastAPI(), cache=RedisBackedCache(), observe={"objectives": Objectives()})
+    assert od.observability is not None
+    lease = od.observability.lease
+    assert isinstance(lease, RedisLease)
+    assert lease.key == "shop:observe:evaluator"
+    await od.observability.redis.aclose()  # never connected: nothing was started

@@ -207,6 +207,9 @@ def _observability(options: dict[str, Any], cache: Any, db: Any,
             options.setdefault("engines", [engine])
     if isinstance(redis, str):
         options.setdefault("redis_url", redis)
+    namespace = getattr(cache, "namespace", None)
+    if isinstance(namespace, str):  # one evaluator per deployment, not per shared Redis
+        options.setdefault("namespace", namespace)
     return Observability(_unattached, **options)
 
 
