@@ -3,7 +3,12 @@
 Each app runs under uvicorn (one worker each), driven in alternating rounds by wrk
 when installed (scripts/system-packages), else by a bounded Python loop. The headline is
 the server's CPU time per request (psutil, user + system): on a shared machine
-requests/s swing by tens of percent with other load, CPU per request barely moves.
+requests/s swing by tens of percent with other load, CPU per request much less. The
+overhead is the median over rounds of each round's own ratio (a stack against bare
+Starlette measured right beside it), so a load change between rounds cancels out; the
+spread of those ratios is printed as well, and a second, identical bare server is
+measured as a control: its "overhead" is the noise floor of this run (near 0 on a quiet
+machine; when it is not, no figure of the run is worth more than it).
 Requests/s are printed too, and the per-request cost with the ASGI app called in process.
 The full stack: RED middleware, per-route sketches, process sampler, alert evaluator and
 the cache-stats bridge. Beside it, two peers doing only RED metrics: starlette-exporter
@@ -45,6 +50,9 @@ async def ping(request):
 def bare():
     return Starlette(routes=[Route("/items/{item_id}", ping)])
 
+def control():
+    return bare()
+
 def observed():
     from overdrive.observe import Observability
     class Cache:
@@ -68,9 +76,13 @@ def instrumentator():
 STACKS = {
     "bare": "bare Starlette",
     "observed": "+ Overdrive Observability (full)",
+    "control": "control: bare Starlette again",
     "starlette_exporter": "+ starlette-exporter (peer: RED only)",
     "instrumentator": "+ prometheus-fastapi-instrumentator (peer: RED only)",
 }
+# Each round runs the stacks in this order, the next round in reverse: observed and the
+# control both sit right beside bare either way.
+ROUND_ORDER = ["observed", "bare", "control", "starlette_exporter", "instrumentator"]
 
 
 def free_port() -> int:
@@ -167,7 +179,7 @@ def main() -> None:
             drive(url, 1.0)  # warm up
         # Order reversed every round: a load change on the shared machine hits all alike.
         for round_number in range(rounds):
-            order = list(STACKS) if round_number % 2 == 0 else list(reversed(STACKS))
+            order = ROUND_ORDER if round_number % 2 == 0 else ROUND_ORDER[::-1]
             for name in order:
                 process, url = servers[name]
                 before = cpu_seconds(process.pid)
@@ -181,19 +193,25 @@ def main() -> None:
         shutil.rmtree(folder, ignore_errors=True)
 
     cpu = {name: statistics.median(values) for name, values in cpu_us.items()}
-    overhead = {name: (cpu[name] - cpu["bare"]) / cpu["bare"] * 100 for name in STACKS}
+    # Per round: each stack against the bare run of the same round, then the median.
+    ratios = {name: [(mine / bare - 1) * 100 for mine, bare in zip(values, cpu_us["bare"],
+                                                                   strict=True)]
+              for name, values in cpu_us.items()}
+    overhead = {name: statistics.median(values) for name, values in ratios.items()}
     best = {name: max(values) for name, values in rates.items()}
     driver = "wrk -t1 -c16" if shutil.which("wrk") else "python loop"
     console = Console(width=150)
     table = Table(title="Observability overhead: trivial endpoint, uvicorn, 1 worker "
                         f"({driver}, {rounds} rounds of {seconds:g}s, order alternating)")
-    for column in ("stack", "server CPU µs/request (median)", "overhead", "target",
-                   "best requests/s", "median requests/s"):
+    for column in ("stack", "server CPU µs/request (median)", "overhead (median of rounds)",
+                   "rounds' spread", "target", "best requests/s", "median requests/s"):
         table.add_column(column, justify="right")
     for name, label in STACKS.items():
         table.add_row(label, f"{cpu[name]:.1f}",
                       "-" if name == "bare" else f"{overhead[name]:.1f} %",
-                      "< 10 %" if name == "observed" else "-",
+                      "-" if name == "bare" else
+                      f"{min(ratios[name]):.0f} .. {max(ratios[name]):.0f} %",
+                      "< 10 %" if name == "observed" else "~ 0 %" if name == "control" else "-",
                       f"{best[name]:,.0f}", f"{statistics.median(rates[name]):,.0f}")
     console.print(table)
     cost = Table(title="Per-request cost, ASGI app called in process (best of 5 rounds)")

@@ -1,17 +1,20 @@
 """`Overdrive(app, ...)`: the HTTP layer installed in one line, and `invalidate` that
 reaches every tier.
 
-The middleware order, outermost first, is: Server-Timing (sees everything), rate limit
-(refuses before any work), response cache (answers hits before routing; with
-`compress=True` it also compresses, stored bodies once per encoding), then the app.
+The middleware order, outermost first, is: observability when `observe=` asks for it
+(it times and counts every response, cache hits and rate-limit refusals included, and
+answers `/metrics`, the dashboard and the health probes before any other layer can
+cache, limit or time them), Server-Timing (sees everything), rate limit (refuses before
+any work), response cache (answers hits before routing; with `compress=True` it also
+compresses, stored bodies once per encoding), then the app.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Literal
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from overdrive.errors import ConfigurationError
 from overdrive.http.compression import Compressor
@@ -22,6 +25,9 @@ from overdrive.http.rate_limiter import Rate
 from overdrive.http.response_cache import ResponseCacheMiddleware
 from overdrive.http.timing import QueryInsightHook, ServerTimingMiddleware
 from overdrive.types import ASGIApp, Receive, Scope, Send
+
+if TYPE_CHECKING:  # observe pulls in prometheus-client: imported only when asked for
+    from overdrive.observe import Observability
 
 __all__ = ["Overdrive"]
 
@@ -46,6 +52,13 @@ class Overdrive:
     (`db;dur=...;desc="N queries"`), N+1 and slow-query reports, and writes that drive
     invalidation through `od.invalidate` (every tier and the CDN) unless it already had
     an invalidator.
+
+    `observe=True` installs `overdrive.observe.Observability` outermost: RED metrics per
+    route template (response-cache hits under their route), `/metrics`, the `/_overdrive`
+    dashboard, `/healthz` and `/readyz`, fed by this cache and this query insight, and
+    by default electing its alert evaluator through the same Redis. A dict instead of
+    True holds `Observability`'s keyword options (`token=`, `slo_file=`, `metrics_path=`,
+    `multiprocess_dir=`...); the instance is `od.observability`.
     """
 
     def __init__(
@@ -66,6 +79,7 @@ class Overdrive:
         rate_limit_options: dict[str, Any] | None = None,
         response_cache_options: dict[str, Any] | None = None,
         placement: Literal["outermost", "middleware"] = "outermost",
+        observe: bool | Mapping[str, Any] = False,
     ) -> None:
         if cache is None:
             from overdrive.cache import Cache
@@ -76,22 +90,27 @@ class Overdrive:
         self.db = _query_insight(db, self.invalidate)
         self.compressor = (compress if isinstance(compress, Compressor)
                            else Compressor() if compress else None)
-        # Outermost last: each entry is (middleware class, options).
-        layers: list[tuple[type[Any], dict[str, Any]]] = [
+        # Outermost last: each entry is (middleware class or factory, options).
+        layers: list[tuple[Callable[..., ASGIApp], dict[str, Any]]] = [
             (ResponseCacheMiddleware, {"cache": cache, "namespace": namespace,
                                        "status_header": status_header,
                                        "compressor": self.compressor, "clock": clock,
                                        **(response_cache_options or {})}),
         ]
+        # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
+        redis_source = redis if redis is not None else getattr(
+            getattr(cache, "_l2", None), "url", None)
         if rate_limit is not None:
-            # Without an explicit `redis=`, share the cache's Redis (None when L1 only).
-            redis_source = redis if redis is not None else getattr(
-                getattr(cache, "_l2", None), "url", None)
             layers.append((RateLimitMiddleware, {"limit": rate_limit, "redis": redis_source,
                                                  "trusted_proxies": tuple(trusted_proxies),
                                                  **(rate_limit_options or {})}))
         if timing or self.db is not None:
             layers.append((ServerTimingMiddleware, {"db": self.db}))
+        self.observability: Observability | None = None
+        if observe:
+            options = dict(observe) if isinstance(observe, Mapping) else {}
+            self.observability = _observability(options, cache, self.db, redis_source)
+            layers.append((_attach, {"observability": self.observability}))
         self.layers = layers
         self.app: ASGIApp | None = None
         self.middleware: dict[str, Any] = {}
@@ -118,7 +137,7 @@ class Overdrive:
         wrapped = app
         for middleware, options in self.layers:
             wrapped = middleware(wrapped, **options)
-            self.middleware[middleware.__name__] = wrapped
+            self.middleware[type(wrapped).__name__] = wrapped
         return wrapped
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,6 +182,35 @@ class Overdrive:
         rate_limit = self.middleware.get("RateLimitMiddleware")
         if rate_limit is not None:
             await rate_limit.close()
+
+
+def _attach(app: ASGIApp, *, observability: Observability) -> ASGIApp:
+    """A middleware factory: observability is built up front (so `od.observability` exists
+    before the first request, whichever placement) and attached to its app here."""
+    return observability.attach(app)
+
+
+async def _unattached(scope: Scope, receive: Receive, send: Send) -> None:
+    raise ConfigurationError("observability is not attached to an application yet")
+
+
+def _observability(options: dict[str, Any], cache: Any, db: Any,
+                   redis: str | Any | None) -> Observability:
+    """An `Observability` fed by this Overdrive's parts unless `options` names others."""
+    from overdrive.observe import Observability
+
+    options.setdefault("cache", cache)
+    if db is not None:
+        options.setdefault("insight", db)
+        engine = getattr(db, "engine", None)
+        if engine is not None:  # the statement-latency histogram and pool gauges
+            options.setdefault("engines", [engine])
+    if isinstance(redis, str):
+        options.setdefault("redis_url", redis)
+    namespace = getattr(cache, "namespace", None)
+    if isinstance(namespace, str):  # one evaluator per deployment, not per shared Redis
+        options.setdefault("namespace", namespace)
+    return Observability(_unattached, **options)
 
 
 _OUTERMOST_CLASSES: dict[type[Any], type[Any]] = {}

@@ -19,6 +19,7 @@ from overdrive.http.stored_response import (
     decide_storage,
     etag_matches,
 )
+from overdrive.routes import route_template
 from overdrive.types import Message, Scope, Send
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ class ResponseRecorder:
         self.owner = owner
         self.key = key
         self.scope = scope
+        self.root_path = scope.get("root_path", "")  # before routing: for route_template
         self.facts = facts
         self.downstream = send
         self.stale = stale
@@ -134,8 +136,9 @@ class ResponseRecorder:
         self.chunks = []
         self.buffering = False
         owner = self.owner
-        etag, encodings, items = await owner.prepare(self.key, self.facts, self.status,
-                                                     self.headers, body, decision)
+        etag, encodings, items = await owner.prepare(
+            self.key, self.facts, self.status, self.headers, body, decision,
+            route=route_template(self.scope, self.root_path))
         self.started = True
         headers = [(k, v) for k, v in self.headers
                    if k.lower() not in (b"content-length", b"etag")]

@@ -39,6 +39,7 @@ from overdrive.http.stored_response import (
     variant_suffix,
 )
 from overdrive.http.timing import TIMING_SCOPE_KEY, RequestTiming
+from overdrive.routes import ROUTE_SCOPE_KEY
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["DEFAULT_UNKEYED_PROBE_HEADERS", "ResponseCacheMiddleware"]
@@ -200,6 +201,7 @@ class ResponseCacheMiddleware:
     ) -> None:
         # Header lists were built when the entry was stored: a hit only adds Age and status.
         value = entry.value
+        scope[ROUTE_SCOPE_KEY] = value.get("r")  # for metrics: a hit never reaches the router
         age = (b"age", b"%d" % max(0, int(now - entry.created_at)))
         body: bytes = value["b"]
         etag: bytes = value["t"]
@@ -345,11 +347,12 @@ class ResponseCacheMiddleware:
 
     async def prepare(
         self, key: str, facts: RequestFacts, status: int, headers: list[tuple[bytes, bytes]],
-        body: bytes, decision: StorageDecision,
+        body: bytes, decision: StorageDecision, route: str | None = None,
     ) -> tuple[bytes, dict[str, bytes], dict[str, Any]]:
         """The ETag, the precompressed bodies, and the cache items for one response.
 
         Kept apart from `persist` so the client gets its response before the write.
+        `route` is the template the router matched, served back with every hit.
         """
         etag = decision.etag or entry_etag(body)
         kept = [(k.lower(), v) for k, v in headers
@@ -376,7 +379,7 @@ class ResponseCacheMiddleware:
         }
         value = {"s": status, "h": kept, "b": body, "t": etag, "c": encodings,
                  "i": identity, "z": encoded_headers,
-                 "w": decision.swr, "e": decision.stale_if_error, "n": list(vary)}
+                 "w": decision.swr, "e": decision.stale_if_error, "n": list(vary), "r": route}
         if vary:
             items = {key: {"v": list(vary)},
                      f"{key}|{variant_suffix(vary, facts.headers)}": value}

@@ -17,7 +17,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from time import perf_counter
@@ -42,7 +42,7 @@ from overdrive.observe.metrics import OverdriveMetrics
 from overdrive.observe.multiprocess import MultiprocessDirectory
 from overdrive.observe.notify import AlertNotifier, SeenStore
 from overdrive.observe.process import ProcessSampler
-from overdrive.observe.red import RedMiddleware, StatusSend
+from overdrive.observe.red import RedMiddleware
 from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
@@ -160,6 +160,15 @@ class Observability:
         self.tasks: list[asyncio.Task[None]] = []
         self.started = False
 
+    def attach(self, app: ASGIApp) -> Observability:
+        """Wrap `app` instead of the application given at construction; returns self.
+
+        For middleware factories that build the instance before the app it wraps exists.
+        """
+        self.app = app
+        self.red.app = app
+        return self
+
     def _locked(self, collect: Callable[[], Any]) -> Callable[[], Any]:
         if self.directory is None:
             return collect
@@ -244,26 +253,35 @@ class Observability:
     # -- ASGI ------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "lifespan":
-            await self._lifespan(scope, receive, send)
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                await self._lifespan(scope, receive, send)
+                return
+            if not self.started:
+                self.start()
+            await self.app(scope, receive, send)
             return
         if not self.started:
             self.start()
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
         path = scope["path"]
         if path not in self.own_paths and not path.startswith(self.dashboard_prefix):
             # RedMiddleware's body, inlined: one coroutine frame less on every request.
+            status = 500  # unless the application starts a response
+
+            def responder(message: Message) -> Awaitable[None]:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                return send(message)
+
             root_path = scope.get("root_path", "")
-            responder = StatusSend(send)
             tally = self.tally
             tally.in_flight += 1
             started = perf_counter()
             try:
                 await self.app(scope, receive, responder)
             finally:
-                tally.record(scope, root_path, responder.status, started, perf_counter())
+                tally.record(scope, root_path, status, started, perf_counter())
         elif path == self.metrics_path:
             await self._guarded(scope, send, self._metrics)
         elif path == self.dashboard_path or path.startswith(self.dashboard_prefix):

@@ -1,8 +1,10 @@
 """RED metrics (rate, errors, duration) per route template, as pure ASGI middleware.
 
 The route label is the template the router matched (`/items/{item_id}`), read from
-`scope["route"]` after the application ran, never the raw path: raw paths make one time
-series per id and sink Prometheus. Requests no route matched share one label.
+`scope["route"]` after the application ran (or, for a response-cache hit that never
+reached the router, the template the cache stored with the response), never the raw
+path: raw paths make one time series per id and sink Prometheus. Requests no route
+matched share one label. See `overdrive.routes`.
 """
 
 from __future__ import annotations
@@ -17,43 +19,14 @@ from typing import Any
 
 from overdrive.observe.metrics import HttpMetrics
 from overdrive.observe.sketches import LatencyWindows
+from overdrive.routes import UNMATCHED_ROUTE, known_template, route_template, template_of
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["UNMATCHED_ROUTE", "RedMiddleware", "RequestTally", "route_template"]
 
-UNMATCHED_ROUTE = "<unmatched>"
 
-
-def route_template(scope: Scope, root_path_before: str = "") -> str:
-    """The matched route's template, with the prefixes of any mounts it sits under.
-
-    Starlette and FastAPI leave the matched route in `scope["route"]`; Litestar leaves
-    the template in `scope["path_template"]`.
-    """
-    return template_of(scope.get("route"), scope.get("path_template"), root_path_before,
-                       scope.get("root_path", ""))
-
-
-def template_of(route: Any, path_template: Any, root_path_before: str, root_path: str) -> str:
-    if route is None:  # Litestar's name for the matched template, else nothing matched
-        return path_template if isinstance(path_template, str) else UNMATCHED_ROUTE
-    if root_path == root_path_before:  # the common case: a route of the top-level router
-        template = getattr(route, "path_format", None)
-        if isinstance(template, str):
-            return template
-    path = getattr(route, "path_format", None) or getattr(route, "path", None)
-    if not isinstance(path, str):
-        return UNMATCHED_ROUTE
-    prefix = root_path[len(root_path_before):] if root_path.startswith(root_path_before) else ""
-    if hasattr(route, "routes"):  # a mount whose app is not a router: the rest is a path
-        mount_path = getattr(route, "path", "")
-        if prefix.endswith(mount_path):
-            prefix = prefix[: len(prefix) - len(mount_path)]
-        return f"{prefix}{mount_path}/{{path}}"
-    return prefix + path
-
-
-# id(route), path_template, root_path before, root_path after, method, status
+# id(route), known template (no route: a cache hit's, Litestar's), root_path before,
+# root_path after, method, status
 GroupKey = tuple[int, str | None, str, str, str, int]
 
 
@@ -102,11 +75,8 @@ class RequestTally:
         """One request is over: `root_path` as it came in, clock readings from `clock`."""
         self.in_flight -= 1
         route = scope.get("route")
-        path_template = scope.get("path_template")
-        if path_template is not None and not isinstance(path_template, str):
-            path_template = None  # only a string is a template, and keys must hash
-        key = (id(route), path_template, root_path, scope.get("root_path", ""),
-               scope["method"], status)
+        key = (id(route), None if route is not None else known_template(scope), root_path,
+               scope.get("root_path", ""), scope["method"], status)
         group = self.groups.get(key)
         if group is None:
             group = self.groups[key] = Group(route)
@@ -130,11 +100,9 @@ class RequestTally:
         requests: dict[tuple[str, str, int], int] = {}
         buckets: dict[tuple[str, str], list[float]] = {}
         bounds, size = self.bounds, len(self.bounds) + 1
-        for (_, path_template, root_before, root_after, method, status), group in (
-            groups.items()
-        ):
+        for (_, known, root_before, root_after, method, status), group in groups.items():
             durations = group.durations
-            template = template_of(group.route, path_template, root_before, root_after)
+            template = template_of(group.route, known, root_before, root_after)
             key = (method, template, status)
             requests[key] = requests.get(key, 0) + len(durations)
             counts = buckets.get((method, template))
@@ -184,8 +152,18 @@ class RedMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        # Observability.__call__ inlines this body; the two stay alike.
+        status = 500  # unless the application starts a response
+
+        def responder(message: Message) -> Awaitable[None]:
+            # A plain closure returning the server's awaitable: cheaper per request than
+            # an extra coroutine frame or an object with `__call__` (bench_observe_overhead).
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            return send(message)
+
         root_path = scope.get("root_path", "")
-        responder = StatusSend(send)
         tally = self.tally
         clock = self.clock
         tally.in_flight += 1
@@ -193,24 +171,4 @@ class RedMiddleware:
         try:
             await self.app(scope, receive, responder)
         finally:
-            tally.record(scope, root_path, responder.status, started, clock())
-
-
-class StatusSend:
-    """The server's `send`, noting the response status on the way through.
-
-    Not a coroutine function: it returns the server's own awaitable, so each message
-    costs one call rather than an extra coroutine frame, and no closure is built per
-    request. The status stays 500 when the application fails before starting a response.
-    """
-
-    __slots__ = ("send", "status")
-
-    def __init__(self, send: Send) -> None:
-        self.send = send
-        self.status = 500
-
-    def __call__(self, message: Message) -> Awaitable[None]:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-        return self.send(message)
+            tally.record(scope, root_path, status, started, clock())

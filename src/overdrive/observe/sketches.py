@@ -221,8 +221,16 @@ class LatencyWindows:
 
     def to_json(self) -> dict[str, Any]:
         return {"slot_seconds": self.slot_seconds, "slots": {
-            str(index): {route: sketch.to_json() for route, sketch in routes.items()}
-            for index, routes in self.by_slot.items()}}
+            str(index): self.slot_json(index) for index in self.by_slot}}
+
+    def slot_json(self, index: int) -> dict[str, Any]:
+        """One slot of `to_json()`: route -> sketch."""
+        return {route: sketch.to_json() for route, sketch in self.by_slot[index].items()}
+
+    def slot_signature(self, index: int) -> tuple[int, int]:
+        """Changes whenever the slot does: sketches only grow, by at least one count."""
+        routes = self.by_slot[index]
+        return len(routes), sum(sketch.count for sketch in routes.values())
 
     def merge_json(self, data: dict[str, Any]) -> None:
         if data.get("slot_seconds") != self.slot_seconds:
