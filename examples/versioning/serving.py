@@ -2,8 +2,9 @@
 
 `install_overdrive` is what a user of Overdrive writes: one `Overdrive(...)` sharing the
 application's `Cache` and engine, writes invalidating through `od.invalidate`, and a
-Varnish purger when one is configured. `observe` puts `/metrics` and the dashboard
-around it, sharing the same cache and query insight.
+Varnish purger when one is configured; `observe=True` puts `/metrics`, the dashboard and
+the health probes outermost, sharing the same cache and query insight, so requests the
+response cache answers are timed and counted like the others.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from fastapi import FastAPI
 from examples.versioning.caching import TieredCaching
 from examples.versioning.runtime import Runtime
 from overdrive import Overdrive, VarnishPurger
-from overdrive.db import QueryInsight, instrument
-from overdrive.observe import Observability
+from overdrive.db import instrument
 
-__all__ = ["install_overdrive", "observe"]
+__all__ = ["install_overdrive"]
 
 
 def install_overdrive(app: FastAPI, state: Runtime, caching: TieredCaching) -> Overdrive:
@@ -31,23 +31,10 @@ def install_overdrive(app: FastAPI, state: Runtime, caching: TieredCaching) -> O
         db=insight,
         compress=True,
         cdn=VarnishPurger(varnish_url) if varnish_url else None,
+        observe=True,
     )
     caching.invalidator = od.invalidate
     state.overdrive = od
     state.insight = insight
-    state.observability = observe(app, od, insight)
+    state.observability = od.observability
     return od
-
-
-def observe(app: FastAPI, od: Overdrive, insight: QueryInsight) -> Observability:
-    """`/metrics`, `/_overdrive`, `/healthz` around Overdrive's stack, so that requests the
-    response cache answers are timed and counted like the others.
-
-    Overdrive places its stack in front of the application's own middleware; until it
-    takes the observability layer itself, this wraps that stack where it is installed.
-    """
-    if od.app is None:
-        raise RuntimeError("observe() needs Overdrive in its default (outermost) placement")
-    observability = Observability(od.app, cache=od.cache, insight=insight)
-    app.__dict__["_overdrive_stack"] = observability
-    return observability
