@@ -1,0 +1,99 @@
+"""A publish through one worker invalidates the version list, the published version and
+the preview in both workers, and at the Varnish edge.
+
+To see that a response comes from a cache, the test changes the item's rows behind the
+application's back (every version's author, straight in the database, which invalidates
+nothing): a cached response still shows the old author, a freshly loaded one the new.
+So "cached first" and "invalidated after" are both observed, not assumed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from examples.versioning.schema import ContentItem, Version
+from tests.e2e.conftest import Deployment, eventually
+
+LISTING = {"limit": 5}
+
+
+async def rewrite_authors(deployment: Deployment, index: int, author: str) -> None:
+    """Set every version's author of item `index` directly in the database."""
+    content_type, content_id = deployment.report.items[index]
+    engine = deployment.engine()
+    try:
+        async with engine.begin() as connection:
+            item_id = (
+                select(ContentItem.id)
+                .where(ContentItem.content_type == content_type,
+                       ContentItem.content_id == content_id)
+                .scalar_subquery()
+            )
+            await connection.execute(
+                update(Version).where(Version.content_item_id == item_id).values(author=author)
+            )
+    finally:
+        await engine.dispose()
+
+
+async def _views(
+    deployment: Deployment, client: httpx.AsyncClient, item: str, preview_url: str
+) -> dict[str, Any]:
+    """The three responses a publish must invalidate, as one worker answers them now."""
+    headers = deployment.auth()
+    published = await client.get(f"{item}/published", headers=headers)
+    listing = await client.get(f"{item}/versions", params=LISTING, headers=headers)
+    preview = await client.get(preview_url)
+    for response in (published, listing, preview):
+        assert response.status_code == 200, response.text
+    return {"published": published.json(), "list": listing.json(), "preview": preview.json()}
+
+
+async def _newest_autosave(deployment: Deployment, client: httpx.AsyncClient, item: str) -> int:
+    listing = await client.get(
+        f"{item}/versions", params={"kind": "autosave", "limit": 1}, headers=deployment.auth()
+    )
+    number: int = listing.json()["items"][0]["number"]
+    return number
+
+
+async def test_publish_invalidates_list_published_and_preview_in_both_workers(
+    deployment: Deployment, clients: tuple[httpx.AsyncClient, ...]
+) -> None:
+    item = deployment.item(1)
+    preview = await clients[0].post(f"{item}/previews", headers=deployment.auth("writer"))
+    assert preview.status_code == 201, preview.text
+    preview_url = preview.json()["url"]
+    target = await _newest_autosave(deployment, clients[0], item)
+
+    # Each worker serves the three views itself, so each holds them in its own cache.
+    cached = [await _views(deployment, client, item, preview_url) for client in clients]
+    assert cached[0] == cached[1]
+    assert cached[0]["published"]["number"] != target
+
+    await rewrite_authors(deployment, 1, "changed-behind-the-cache")
+    for client, before in zip(clients, cached, strict=True):
+        assert await _views(deployment, client, item, preview_url) == before
+
+    published = await clients[0].post(
+        f"{item}/versions/{target}/publish", headers=deployment.auth("editor")
+    )
+    assert published.status_code == 200, published.text
+    assert published.json()["archived"] == cached[0]["published"]["number"]
+
+    async def fresh_in(client: httpx.AsyncClient) -> None:
+        views = await _views(deployment, client, item, preview_url)
+        assert views["published"]["number"] == target
+        assert views["published"]["author"] == "changed-behind-the-cache"
+        kinds = {v["number"]: v["kind"] for v in views["list"]["items"]}
+        assert kinds[target] == "published"
+        assert {v["author"] for v in views["list"]["items"]} == {"changed-behind-the-cache"}
+        # The draft did not change, but the preview was reloaded: its tag was purged.
+        assert views["preview"]["draft"]["number"] == cached[0]["preview"]["draft"]["number"]
+        assert views["preview"]["draft"]["author"] == "changed-behind-the-cache"
+
+    await fresh_in(clients[0])  # the publishing worker: invalidated before it answered
+    await eventually(lambda: fresh_in(clients[1]))  # the other: over Redis, soon after
