@@ -124,6 +124,8 @@ def deployment(
             "OVERDRIVE_POOL_SIZE": "6",
             "OVERDRIVE_MAX_OVERFLOW": "6",
         }
+        if edge is not None:  # both workers purge the edge, whichever takes the write
+            environment["OVERDRIVE_VARNISH_URL"] = edge
         logs = tmp_path_factory.mktemp("workers")
         first, second = stack.enter_context(uvicorn_workers(ports, environment, logs))
         yield Deployment((first, second), edge, report, postgres_url, schema, namespace)

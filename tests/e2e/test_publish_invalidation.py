@@ -40,19 +40,28 @@ async def rewrite_authors(deployment: Deployment, index: int, author: str) -> No
 
 
 async def _views(
-    deployment: Deployment, client: httpx.AsyncClient, item: str, preview_url: str
+    deployment: Deployment,
+    client: httpx.AsyncClient,
+    item: str,
+    preview_url: str,
+    cache: str | None = None,
 ) -> dict[str, Any]:
-    """The three responses a publish must invalidate, as one worker answers them now."""
+    """The three responses a publish must invalidate, as one worker answers them now;
+    with `cache`, each must carry that X-Cache status."""
     headers = deployment.auth()
-    published = await client.get(f"{item}/published", headers=headers)
-    listing = await client.get(f"{item}/versions", params=LISTING, headers=headers)
-    preview = await client.get(preview_url)
-    for response in (published, listing, preview):
+    responses = {
+        "published": await client.get(f"{item}/published", headers=headers),
+        "list": await client.get(f"{item}/versions", params=LISTING, headers=headers),
+        "preview": await client.get(preview_url),
+    }
+    for name, response in responses.items():
         assert response.status_code == 200, response.text
-    return {"published": published.json(), "list": listing.json(), "preview": preview.json()}
+        if cache is not None:
+            assert response.headers.get("x-cache") == cache, (name, response.headers)
+    return {name: response.json() for name, response in responses.items()}
 
 
-async def _newest_autosave(deployment: Deployment, client: httpx.AsyncClient, item: str) -> int:
+async def newest_autosave(deployment: Deployment, client: httpx.AsyncClient, item: str) -> int:
     listing = await client.get(
         f"{item}/versions", params={"kind": "autosave", "limit": 1}, headers=deployment.auth()
     )
@@ -67,16 +76,15 @@ async def test_publish_invalidates_list_published_and_preview_in_both_workers(
     preview = await clients[0].post(f"{item}/previews", headers=deployment.auth("writer"))
     assert preview.status_code == 201, preview.text
     preview_url = preview.json()["url"]
-    target = await _newest_autosave(deployment, clients[0], item)
+    target = await newest_autosave(deployment, clients[0], item)
 
-    # Each worker serves the three views itself, so each holds them in its own cache.
+    # Each worker serves the three views itself, then answers them from its cache.
     cached = [await _views(deployment, client, item, preview_url) for client in clients]
     assert cached[0] == cached[1]
     assert cached[0]["published"]["number"] != target
-
     await rewrite_authors(deployment, 1, "changed-behind-the-cache")
     for client, before in zip(clients, cached, strict=True):
-        assert await _views(deployment, client, item, preview_url) == before
+        assert await _views(deployment, client, item, preview_url, cache="HIT") == before
 
     published = await clients[0].post(
         f"{item}/versions/{target}/publish", headers=deployment.auth("editor")
