@@ -131,16 +131,19 @@ def deployment(
         yield Deployment((first, second), edge, report, postgres_url, schema, namespace)
 
 
+def http_client(base_url: str) -> httpx.AsyncClient:
+    """A client that drops idle connections well before the servers do (uvicorn and
+    Varnish close them after 5 s): reusing one the server is closing fails the request."""
+    limits = httpx.Limits(max_connections=60, max_keepalive_connections=60, keepalive_expiry=1.0)
+    return httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30.0)
+
+
 @pytest.fixture
 async def clients(deployment: Deployment) -> AsyncIterator[tuple[httpx.AsyncClient, ...]]:
     """One HTTP client per worker, in worker order."""
-    limits = httpx.Limits(max_connections=60, max_keepalive_connections=60)
     async with contextlib.AsyncExitStack() as stack:
         made = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(base_url=url, limits=limits, timeout=30.0)
-            )
-            for url in deployment.urls
+            await stack.enter_async_context(http_client(url)) for url in deployment.urls
         ]
         yield tuple(made)
 

@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.e2e.conftest import Deployment, eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 EDITORS = 50
 
@@ -71,7 +74,7 @@ async def _edit(
         assert fetched.status_code == 200, fetched.text
         lock_version, text = current["lock_version"], fetched.json()["text"]
         # Exponential backoff with full jitter spreads the losers over the next rounds.
-        await asyncio.sleep(rng.uniform(0, 0.05 * 2 ** min(outcome.conflicts - 1, 5)))
+        await asyncio.sleep(rng.uniform(0, 0.05 * 2 ** min(outcome.conflicts - 1, 4)))
 
 
 async def test_fifty_concurrent_autosaves_lose_no_write(

@@ -8,9 +8,12 @@ responses are per user and must never be stored at the edge.
 from __future__ import annotations
 
 import httpx
+import pytest
 
-from tests.e2e.conftest import Deployment, eventually
-from tests.e2e.test_publish_invalidation import newest_autosave, rewrite_authors
+from tests.e2e.conftest import Deployment, eventually, http_client
+from tests.e2e.probes import newest_autosave, rewrite_authors
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 ITEM = 2
 
@@ -39,7 +42,7 @@ async def test_publish_through_the_other_worker_purges_the_edge(
     item = deployment.item(ITEM)
     preview = await _create_preview(deployment, clients[1])
     target = await newest_autosave(deployment, clients[1], item)
-    async with httpx.AsyncClient(base_url=edge_url, timeout=30.0) as edge:
+    async with http_client(edge_url) as edge:
         cached = await _edge_caches(edge, preview["url"])
         await rewrite_authors(deployment, ITEM, "changed-behind-the-edge")
         held = await edge.get(preview["url"])
@@ -78,7 +81,7 @@ async def test_revocation_through_the_other_worker_purges_the_edge(
 ) -> None:
     edge_url = deployment.require_edge()
     preview = await _create_preview(deployment, clients[0])
-    async with httpx.AsyncClient(base_url=edge_url, timeout=30.0) as edge:
+    async with http_client(edge_url) as edge:
         await _edge_caches(edge, preview["url"])
         revoked = await clients[1].delete(
             f"/previews/{preview['id']}", headers=deployment.auth("writer")

@@ -8,9 +8,12 @@ import json
 import time
 
 import httpx
+import pytest
 
 from examples.versioning.signing import Signer
 from tests.e2e.conftest import SECRET, Deployment, eventually
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 
 def _b64(data: bytes) -> str:

@@ -1,10 +1,10 @@
 """A publish through one worker invalidates the version list, the published version and
-the preview in both workers, and at the Varnish edge.
+the preview in both workers (the edge: see test_edge).
 
 To see that a response comes from a cache, the test changes the item's rows behind the
-application's back (every version's author, straight in the database, which invalidates
-nothing): a cached response still shows the old author, a freshly loaded one the new.
-So "cached first" and "invalidated after" are both observed, not assumed.
+application's back (see `rewrite_authors`): a cached response still shows the old author,
+a freshly loaded one the new. So "cached first" and "invalidated after" are both
+observed, not assumed; X-Cache says the same from the HTTP layer's side.
 """
 
 from __future__ import annotations
@@ -12,31 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-from sqlalchemy import select, update
+import pytest
 
-from examples.versioning.schema import ContentItem, Version
 from tests.e2e.conftest import Deployment, eventually
+from tests.e2e.probes import newest_autosave, rewrite_authors
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.redis]
 
 LISTING = {"limit": 5}
-
-
-async def rewrite_authors(deployment: Deployment, index: int, author: str) -> None:
-    """Set every version's author of item `index` directly in the database."""
-    content_type, content_id = deployment.report.items[index]
-    engine = deployment.engine()
-    try:
-        async with engine.begin() as connection:
-            item_id = (
-                select(ContentItem.id)
-                .where(ContentItem.content_type == content_type,
-                       ContentItem.content_id == content_id)
-                .scalar_subquery()
-            )
-            await connection.execute(
-                update(Version).where(Version.content_item_id == item_id).values(author=author)
-            )
-    finally:
-        await engine.dispose()
 
 
 async def _views(
@@ -59,14 +42,6 @@ async def _views(
         if cache is not None:
             assert response.headers.get("x-cache") == cache, (name, response.headers)
     return {name: response.json() for name, response in responses.items()}
-
-
-async def newest_autosave(deployment: Deployment, client: httpx.AsyncClient, item: str) -> int:
-    listing = await client.get(
-        f"{item}/versions", params={"kind": "autosave", "limit": 1}, headers=deployment.auth()
-    )
-    number: int = listing.json()["items"][0]["number"]
-    return number
 
 
 async def test_publish_invalidates_list_published_and_preview_in_both_workers(

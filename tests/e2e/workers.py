@@ -65,7 +65,8 @@ def _stop(worker: Worker) -> None:
 def uvicorn_workers(
     ports: list[int], environment: Mapping[str, str], logs: Path
 ) -> Iterator[list[Worker]]:
-    """One uvicorn process per port, all with `environment`; stopped (SIGTERM) afterwards."""
+    """One uvicorn process per port, all with `environment`; stopped (SIGTERM) afterwards,
+    and a traceback in any worker's log is then raised as an error."""
     python_path = os.pathsep.join(
         [str(ROOT / "src"), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     )
@@ -88,3 +89,8 @@ def uvicorn_workers(
     finally:
         for worker in workers:
             _stop(worker)
+    # After a clean run only: an error inside a worker (a request's or a background task's)
+    # is a failure even when every response the tests checked looked right.
+    failed = [worker for worker in workers if "Traceback" in worker.output()]
+    if failed:
+        raise RuntimeError("\n".join(f"worker {w.port}:\n{w.output()}" for w in failed))
