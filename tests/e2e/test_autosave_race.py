@@ -96,7 +96,7 @@ async def test_fifty_concurrent_autosaves_lose_no_write(
     # Every refusal was a real conflict and named the draft that was current instead.
     refusals = [refusal for outcome in outcomes for refusal in outcome.refusals]
     assert all(r["current"]["kind"] == "draft" for r in refusals)
-    assert all(r["current"]["lock_version"] != r["sent"] for r in refusals)
+    assert all(r["current"]["lock_version"] > r["sent"] for r in refusals)  # moved on
     # All fifty read one lock_version before anyone saved: only one of them could win it.
     assert len(refusals) >= EDITORS - 1
     assert {outcome.worker for outcome in outcomes if outcome.conflicts} == {0, 1}
