@@ -27,13 +27,21 @@ _FALSE = {"0", "false", "no", "off"}
 
 def app_from_environment(environ: Mapping[str, str] | None = None) -> FastAPI:
     """`create_app` configured by OVERDRIVE_DATABASE_URL, OVERDRIVE_REDIS_URL,
-    OVERDRIVE_OPTIMISED (default on), OVERDRIVE_DB_SCHEMA, OVERDRIVE_SECRET_KEY and
-    OVERDRIVE_VARNISH_URL (the Varnish that writes purge, optimised mode)."""
+    OVERDRIVE_OPTIMISED (default on), OVERDRIVE_DB_SCHEMA, OVERDRIVE_SECRET_KEY,
+    OVERDRIVE_VARNISH_URL (the Varnish that writes purge, optimised mode),
+    OVERDRIVE_CACHE_NAMESPACE and OVERDRIVE_POOL_SIZE / OVERDRIVE_MAX_OVERFLOW.
+
+    The namespace keeps deployments sharing one Redis apart; the pool sizes bound the
+    Postgres connections each worker process holds (workers x (size + overflow))."""
     environ = os.environ if environ is None else environ
+    defaults = Settings()
     settings = Settings(
         secret_key=environ.get("OVERDRIVE_SECRET_KEY") or None,
         db_schema=environ.get("OVERDRIVE_DB_SCHEMA") or None,
         varnish_url=environ.get("OVERDRIVE_VARNISH_URL") or None,
+        cache_namespace=environ.get("OVERDRIVE_CACHE_NAMESPACE") or defaults.cache_namespace,
+        pool_size=int(environ.get("OVERDRIVE_POOL_SIZE") or defaults.pool_size),
+        max_overflow=int(environ.get("OVERDRIVE_MAX_OVERFLOW") or defaults.max_overflow),
     )
     return create_app(
         environ.get("OVERDRIVE_DATABASE_URL", DEFAULT_DATABASE_URL),

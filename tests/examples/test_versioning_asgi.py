@@ -41,3 +41,29 @@ async def test_factory_reads_the_environment(tmp_path: object) -> None:
     finally:
         await plain.state.versioning.close()
         await optimised.state.versioning.close()
+
+
+async def test_factory_reads_namespace_and_pool_sizes(tmp_path: object) -> None:
+    """Workers sharing a Redis with other deployments pick their namespace and pool sizes."""
+    tuned = app_from_environment(
+        {
+            "OVERDRIVE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/c.db",
+            "OVERDRIVE_CACHE_NAMESPACE": "staging",
+            "OVERDRIVE_POOL_SIZE": "3",
+            "OVERDRIVE_MAX_OVERFLOW": "1",
+        }
+    )
+    default = app_from_environment({"OVERDRIVE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/d.db"})
+    try:
+        settings = tuned.state.versioning.settings
+        assert (settings.cache_namespace, settings.pool_size, settings.max_overflow) == (
+            "staging",
+            3,
+            1,
+        )
+        assert tuned.state.versioning.caching.cache.namespace == "staging"
+        assert default.state.versioning.settings.cache_namespace == "versioning"
+        assert default.state.versioning.settings.pool_size == 10
+    finally:
+        await tuned.state.versioning.close()
+        await default.state.versioning.close()
