@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
+from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 from tests.http.conftest import FakeClock, Origin, client_for
 
 
@@ -33,8 +34,66 @@ async def test_cache_outcome_is_reported(
         hit = metrics((await client.get("/")).headers["server-timing"])
     assert 'desc="miss"' in miss["cache"]
     assert "app" in miss
-    assert 'desc="hit"' in hit["cache"]
+    assert 'desc="hit l1"' in hit["cache"]
     assert "app" not in hit
+    assert set(hit) == {"total", "cache"}
+
+
+async def test_the_tier_that_answered_is_named(
+    origin: Origin, redis_caches: Callable[..., Cache]
+) -> None:
+    """Server-Timing's cache metric names the tier: a second process, whose L1 is cold,
+    answers from L2 first and from its own L1 afterwards."""
+    filler = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=redis_caches()))
+    reader = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=redis_caches()))
+    async with client_for(filler) as client:
+        assert 'desc="miss"' in (await client.get("/tiers")).headers["server-timing"]
+    async with client_for(reader) as client:
+        first = metrics((await client.get("/tiers")).headers["server-timing"])
+        second = metrics((await client.get("/tiers")).headers["server-timing"])
+    assert 'desc="hit l2"' in first["cache"]
+    assert 'desc="hit l1"' in second["cache"]
+    assert origin.calls == 1
+
+
+async def test_a_layer_between_timing_and_cache_still_gets_the_header(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A hit sends Server-Timing itself only when the timing layer's send reaches it
+    directly; with a layer in between (here one adding a header) that layer still sees
+    the response start, and Server-Timing is still written, tier included."""
+
+    def adding_header(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            async def tagged(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], (b"x-between", b"1")]
+                await send(message)
+
+            await app(scope, receive, tagged)
+
+        return wrapped
+
+    cache = ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock)
+    async with client_for(ServerTimingMiddleware(adding_header(cache))) as client:
+        await client.get("/")
+        hit = await client.get("/")
+    assert hit.headers["x-cache"] == "HIT"
+    assert hit.headers["x-between"] == "1"
+    assert 'desc="hit l1"' in metrics(hit.headers["server-timing"])["cache"]
+    assert len(hit.headers.get_list("server-timing")) == 1
+
+
+async def test_a_hit_with_if_none_match_is_timed(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A 304 answered from the cache carries Server-Timing too (every response does)."""
+    app = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock))
+    async with client_for(app) as client:
+        etag = (await client.get("/")).headers["etag"]
+        not_modified = await client.get("/", headers={"if-none-match": etag})
+    assert not_modified.status_code == 304
+    assert 'desc="hit l1"' in metrics(not_modified.headers["server-timing"])["cache"]
 
 
 @dataclass
