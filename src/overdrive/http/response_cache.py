@@ -144,7 +144,10 @@ class ResponseCacheMiddleware:
             entry, tier = None, ""
         else:
             # The common hit, an L1 entry without Vary, is found without a coroutine.
-            entry = self._peek(key)
+            try:
+                entry = self.cache.peek_entry(key)
+            except Exception:  # counted and logged by the `_lookup` that follows
+                entry = None
             if entry is None or "v" in entry.value:
                 entry, tier = await self._lookup(key, facts, entry)
             else:
@@ -152,9 +155,13 @@ class ResponseCacheMiddleware:
         if entry is not None:
             now = self.clock()
             if now < entry.fresh_until:
+                # The hit: answered within this one coroutine, no further frame awaited.
                 self.counters["hit"] += 1
-                await self._serve(entry, facts, scope, send, now, self.hit_header,
-                                  timing, _HIT_DESC[tier], started)
+                send, start, body = self._answer(entry, facts, scope, send, now,
+                                                 self.hit_header, timing, _HIT_DESC[tier],
+                                                 started)
+                await send(start)
+                await send(body)
                 return
             if now < entry.fresh_until + entry.value["w"]:
                 self.counters["stale"] += 1
@@ -191,12 +198,6 @@ class ResponseCacheMiddleware:
             key = f"{self.prefix}#{hashlib.sha256(key.encode()).hexdigest()}"
         return key
 
-    def _peek(self, key: str) -> Any:
-        try:
-            return self.cache.peek_entry(key)
-        except Exception:  # counted and logged by the `_lookup` that follows
-            return None
-
     async def _lookup(self, key: str, facts: RequestFacts, peeked: Any = None
                       ) -> tuple[Any, str]:
         """The stored entry for this request (the variant its Vary headers select) and
@@ -223,9 +224,21 @@ class ResponseCacheMiddleware:
         status: tuple[bytes, bytes], timing: RequestTiming | None = None, desc: bytes = b"",
         started: float = 0.0,
     ) -> None:
-        """Answer from a stored entry. The header lists were built when it was stored, so
-        a hit only adds Age, the status and, when the timing layer hands its `send`
-        straight to us, Server-Timing (sent past that layer's wrapper: one hop fewer)."""
+        send, start, body = self._answer(entry, facts, scope, send, now, status, timing, desc,
+                                         started)
+        await send(start)
+        await send(body)
+
+    def _answer(
+        self, entry: EntryLike, facts: RequestFacts, scope: Scope, send: Send, now: float,
+        status: tuple[bytes, bytes], timing: RequestTiming | None, desc: bytes,
+        started: float,
+    ) -> tuple[Send, Message, Message]:
+        """The two messages answering from a stored entry, and the `send` they go to.
+
+        The header lists were built when the entry was stored, so a hit only adds Age,
+        the status and, when the timing layer hands its `send` straight to us,
+        Server-Timing (then the messages go past that layer's wrapper: one hop fewer)."""
         value = entry.value
         age = (b"age", b"%d" % max(0, int(now - entry.created_at)))
         body: bytes = value["b"]
@@ -250,9 +263,8 @@ class ResponseCacheMiddleware:
                 send = timing.send
             else:
                 timing.cache_status, timing.cache_duration = desc, timing.clock() - started
-        await send({"type": "http.response.start", "status": code, "headers": headers})
-        await send({"type": "http.response.body",
-                    "body": b"" if scope["method"] == "HEAD" else body})
+        return send, {"type": "http.response.start", "status": code, "headers": headers}, {
+            "type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
 
     # -- miss ----------------------------------------------------------------------------
 
