@@ -208,3 +208,21 @@ async def test_an_engine_given_to_overdrive_is_instrumented_and_drives_invalidat
     finally:
         await cache.close()
         await engine.dispose()
+
+
+async def test_answered_formats_milliseconds_with_two_decimals() -> None:
+    """The preformatted path (under 10 ms) and the general one write the same numbers."""
+    from overdrive.http.timing import RequestTiming
+
+    async def sink(message: Message) -> None:
+        return None
+
+    for started, cache_started, end, expected in (
+        (0.0, 0.001, 0.00312, b'total;dur=3.12, cache;dur=2.12;desc="hit l1"'),
+        (0.0, 0.0, 0.0, b'total;dur=0.00, cache;dur=0.00;desc="hit l1"'),
+        (0.0, 0.0055, 0.0123, b'total;dur=12.30, cache;dur=6.80;desc="hit l1"'),
+        (0.0, 1.0, 2.5, b'total;dur=2500.00, cache;dur=1500.00;desc="hit l1"'),
+    ):
+        readings = iter((started, end))
+        timing = RequestTiming(sink, lambda readings=readings: next(readings))
+        assert timing.answered(b"hit l1", cache_started) == (b"server-timing", expected)
