@@ -226,3 +226,57 @@ async def test_answered_formats_milliseconds_with_two_decimals() -> None:
         readings = iter((started, end))
         timing = RequestTiming(sink, lambda readings=readings: next(readings))
         assert timing.answered(b"hit l1", cache_started) == (b"server-timing", expected)
+
+
+async def test_the_cache_can_write_server_timing_itself(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """With server_timing= the cache alone puts one Server-Timing on every response:
+    hits, misses, bypassed and non-GET requests."""
+    import time
+
+    app = ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock,
+                                  server_timing=time.perf_counter)
+    async with client_for(app) as client:
+        miss = await client.get("/")
+        hit = await client.get("/")
+        post = await client.post("/")
+        bypassed = await client.get("/", headers={"x-probe": "x" * 9000})
+    for response in (miss, hit, post, bypassed):
+        assert len(response.headers.get_list("server-timing")) == 1
+    assert 'desc="miss"' in metrics(miss.headers["server-timing"])["cache"]
+    assert 'desc="hit l1"' in metrics(hit.headers["server-timing"])["cache"]
+    assert set(metrics(post.headers["server-timing"])) == {"total", "app"}
+    assert bypassed.headers["x-cache"] == "BYPASS"
+
+
+async def test_overdrive_writes_one_server_timing_with_or_without_a_rate_limit(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """Overdrive folds Server-Timing into the cache unless a layer sits between them;
+    either way every response carries it once, a hit naming its tier."""
+    from fastapi import FastAPI
+
+    from overdrive import Overdrive, cache_policy
+
+    for rate_limit in (None, "1000/minute"):
+        app = FastAPI()
+
+        @app.get("/items")
+        @cache_policy(ttl=60)
+        async def items() -> dict[str, int]:
+            return {"n": 1}
+
+        @app.post("/items")
+        async def create() -> dict[str, int]:
+            return {"n": 2}
+
+        od = Overdrive(app, cache=memory_cache, clock=clock, rate_limit=rate_limit)
+        assert ("ServerTimingMiddleware" in od.middleware) == (rate_limit is not None)
+        async with client_for(app) as client:
+            responses = [await client.get("/items"), await client.get("/items"),
+                         await client.post("/items")]
+        for response in responses:
+            assert len(response.headers.get_list("server-timing")) == 1
+        assert 'desc="hit l1"' in metrics(responses[1].headers["server-timing"])["cache"]
+        await memory_cache.clear()
