@@ -401,3 +401,50 @@ async def test_get_entry_exposes_timestamps_including_stale(
     assert again.value == {"n": 1}
     clock.advance(20)
     assert await cache.get_entry("k") is None
+
+
+async def test_lookup_names_the_tier_and_peek_answers_from_l1_only(
+    make_cache: CacheFactory, clock: FakeClock
+) -> None:
+    """lookup says which tier answered; peek_entry is L1 only, without a coroutine, and
+    leaves every case it does not decide (absent, stale, invalidated) to lookup."""
+    cache = make_cache(l1_copy=True)
+    assert await cache.lookup("k") == (None, "")
+    assert cache.peek_entry("k") is None
+    await cache.set("k", {"n": 1}, ttl=10, swr=20, tags=("t",))
+    entry, tier = await cache.lookup("k")
+    assert tier == "l1"
+    assert entry is not None
+    assert entry.value == {"n": 1}
+    peeked = cache.peek_entry("k")
+    assert peeked is not None
+    assert peeked.value == {"n": 1}
+    peeked.value["n"] = 2  # a private copy, as get_entry gives with l1_copy
+    assert (await cache.get_entry("k")).value == {"n": 1}  # type: ignore[union-attr]
+    clock.advance(15)
+    peeked = cache.peek_entry("k")  # stale within swr: still the L1 entry
+    assert peeked is not None
+    assert not peeked.is_fresh(clock())
+    await cache.invalidate("t")
+    assert cache.peek_entry("k") is None
+    assert await cache.lookup("k") == (None, "")
+    assert cache.peek_entry("x" * 5000) is None  # too long for a key: lookup raises it
+
+
+async def test_lookup_reports_l2_when_l1_is_cold(redis_url: str, namespace: str) -> None:
+    """A second process's first read comes from L2, the next from its own L1."""
+    writer = Cache(redis_url, namespace=namespace)
+    reader = Cache(redis_url, namespace=namespace)
+    try:
+        await writer.set("k", "v", ttl=30)
+        await reader.start()
+        assert reader.peek_entry("k") is None
+        entry, tier = await reader.lookup("k")
+        assert tier == "l2"
+        assert entry is not None
+        assert entry.value == "v"
+        assert (await reader.lookup("k"))[1] == "l1"
+        assert reader.peek_entry("k") is not None
+    finally:
+        await writer.close()
+        await reader.close()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from overdrive import Cache, ResponseCacheMiddleware, ServerTimingMiddleware
+from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 from tests.http.conftest import FakeClock, Origin, client_for
 
 
@@ -33,8 +34,66 @@ async def test_cache_outcome_is_reported(
         hit = metrics((await client.get("/")).headers["server-timing"])
     assert 'desc="miss"' in miss["cache"]
     assert "app" in miss
-    assert 'desc="hit"' in hit["cache"]
+    assert 'desc="hit l1"' in hit["cache"]
     assert "app" not in hit
+    assert set(hit) == {"total", "cache"}
+
+
+async def test_the_tier_that_answered_is_named(
+    origin: Origin, redis_caches: Callable[..., Cache]
+) -> None:
+    """Server-Timing's cache metric names the tier: a second process, whose L1 is cold,
+    answers from L2 first and from its own L1 afterwards."""
+    filler = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=redis_caches()))
+    reader = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=redis_caches()))
+    async with client_for(filler) as client:
+        assert 'desc="miss"' in (await client.get("/tiers")).headers["server-timing"]
+    async with client_for(reader) as client:
+        first = metrics((await client.get("/tiers")).headers["server-timing"])
+        second = metrics((await client.get("/tiers")).headers["server-timing"])
+    assert 'desc="hit l2"' in first["cache"]
+    assert 'desc="hit l1"' in second["cache"]
+    assert origin.calls == 1
+
+
+async def test_a_layer_between_timing_and_cache_still_gets_the_header(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A hit sends Server-Timing itself only when the timing layer's send reaches it
+    directly; with a layer in between (here one adding a header) that layer still sees
+    the response start, and Server-Timing is still written, tier included."""
+
+    def adding_header(app: ASGIApp) -> ASGIApp:
+        async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+            async def tagged(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message["headers"] = [*message["headers"], (b"x-between", b"1")]
+                await send(message)
+
+            await app(scope, receive, tagged)
+
+        return wrapped
+
+    cache = ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock)
+    async with client_for(ServerTimingMiddleware(adding_header(cache))) as client:
+        await client.get("/")
+        hit = await client.get("/")
+    assert hit.headers["x-cache"] == "HIT"
+    assert hit.headers["x-between"] == "1"
+    assert 'desc="hit l1"' in metrics(hit.headers["server-timing"])["cache"]
+    assert len(hit.headers.get_list("server-timing")) == 1
+
+
+async def test_a_hit_with_if_none_match_is_timed(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """A 304 answered from the cache carries Server-Timing too (every response does)."""
+    app = ServerTimingMiddleware(ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock))
+    async with client_for(app) as client:
+        etag = (await client.get("/")).headers["etag"]
+        not_modified = await client.get("/", headers={"if-none-match": etag})
+    assert not_modified.status_code == 304
+    assert 'desc="hit l1"' in metrics(not_modified.headers["server-timing"])["cache"]
 
 
 @dataclass
@@ -149,3 +208,75 @@ async def test_an_engine_given_to_overdrive_is_instrumented_and_drives_invalidat
     finally:
         await cache.close()
         await engine.dispose()
+
+
+async def test_answered_formats_milliseconds_with_two_decimals() -> None:
+    """The preformatted path (under 10 ms) and the general one write the same numbers."""
+    from overdrive.http.timing import RequestTiming
+
+    async def sink(message: Message) -> None:
+        return None
+
+    for started, cache_started, end, expected in (
+        (0.0, 0.001, 0.00312, b'total;dur=3.12, cache;dur=2.12;desc="hit l1"'),
+        (0.0, 0.0, 0.0, b'total;dur=0.00, cache;dur=0.00;desc="hit l1"'),
+        (0.0, 0.0055, 0.0123, b'total;dur=12.30, cache;dur=6.80;desc="hit l1"'),
+        (0.0, 1.0, 2.5, b'total;dur=2500.00, cache;dur=1500.00;desc="hit l1"'),
+    ):
+        readings = iter((started, end))
+        timing = RequestTiming(sink, lambda readings=readings: next(readings))
+        assert timing.answered(b"hit l1", cache_started) == (b"server-timing", expected)
+
+
+async def test_the_cache_can_write_server_timing_itself(
+    origin: Origin, memory_cache: Cache, clock: FakeClock
+) -> None:
+    """With server_timing= the cache alone puts one Server-Timing on every response:
+    hits, misses, bypassed and non-GET requests."""
+    import time
+
+    app = ResponseCacheMiddleware(origin, cache=memory_cache, clock=clock,
+                                  server_timing=time.perf_counter)
+    async with client_for(app) as client:
+        miss = await client.get("/")
+        hit = await client.get("/")
+        post = await client.post("/")
+        bypassed = await client.get("/", headers={"x-probe": "x" * 9000})
+    for response in (miss, hit, post, bypassed):
+        assert len(response.headers.get_list("server-timing")) == 1
+    assert 'desc="miss"' in metrics(miss.headers["server-timing"])["cache"]
+    assert 'desc="hit l1"' in metrics(hit.headers["server-timing"])["cache"]
+    assert set(metrics(post.headers["server-timing"])) == {"total", "app"}
+    assert bypassed.headers["x-cache"] == "BYPASS"
+
+
+async def test_overdrive_writes_one_server_timing_with_or_without_a_rate_limit(
+    memory_cache: Cache, clock: FakeClock
+) -> None:
+    """Overdrive folds Server-Timing into the cache unless a layer sits between them;
+    either way every response carries it once, a hit naming its tier."""
+    from fastapi import FastAPI
+
+    from overdrive import Overdrive, cache_policy
+
+    for rate_limit in (None, "1000/minute"):
+        app = FastAPI()
+
+        @app.get("/items")
+        @cache_policy(ttl=60)
+        async def items() -> dict[str, int]:
+            return {"n": 1}
+
+        @app.post("/items")
+        async def create() -> dict[str, int]:
+            return {"n": 2}
+
+        od = Overdrive(app, cache=memory_cache, clock=clock, rate_limit=rate_limit)
+        assert ("ServerTimingMiddleware" in od.middleware) == (rate_limit is not None)
+        async with client_for(app) as client:
+            responses = [await client.get("/items"), await client.get("/items"),
+                         await client.post("/items")]
+        for response in responses:
+            assert len(response.headers.get_list("server-timing")) == 1
+        assert 'desc="hit l1"' in metrics(responses[1].headers["server-timing"])["cache"]
+        await memory_cache.clear()

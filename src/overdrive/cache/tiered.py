@@ -154,17 +154,57 @@ class Cache:
 
     async def get_entry(self, key: str) -> CacheEntry | None:
         """The entry with its timestamps, whatever its freshness, unless dead or invalidated."""
-        keycheck.check_key(key, self._max_key)
-        if not self._started:
-            await self.start()
-        entry, _ = self._l1_lookup(key, self._clock())
-        if entry is None and self._l2 is not None:
-            entry, _ = await self._reads.run(key, lambda: self._l2_lookup(key))
-        if entry is not None and self._copy:
+        entry, _ = await self.lookup(key)
+        return entry
+
+    def peek_entry(self, key: str) -> CacheEntry | None:
+        """The entry L1 holds for `key` under `get_entry`'s rules, without a coroutine.
+
+        None means "ask `lookup`": L2 may still have it, or the cache is not started, or
+        (strict mode) L1 is not trusted right now. A miss here is not counted, so the
+        `lookup` that follows counts it once. For hot paths that answer from L1 in the
+        common case (the response cache's hits).
+        """
+        l1 = self._l1
+        if l1 is None or not self._started or len(key) > self._max_key:
+            return None
+        if self._strict and not self._bus.hearing():  # type: ignore[union-attr]
+            return None
+        entry = l1.get(key)
+        if entry is None:
+            return None
+        if self._clock() >= entry.stale_until or self._versions.status(entry.snapshot) != VALID:
+            return None  # expired or invalidated (soft or hard): `lookup` decides
+        self.counters.l1_hits += 1
+        if self._copy:
             private = copy.copy(entry)
             private.value = self._value(entry)
             return private
         return entry
+
+    async def lookup(self, key: str) -> tuple[CacheEntry | None, str]:
+        """`get_entry` that also names the tier that answered: "l1", "l2", or "" for none.
+
+        For callers that report where a value came from (Server-Timing's cache metric);
+        the L1 case costs what `get_entry` costs.
+        """
+        keycheck.check_key(key, self._max_key)
+        if not self._started:
+            await self.start()
+        entry, _ = self._l1_lookup(key, self._clock())
+        tier = "l1"
+        if entry is None:
+            if self._l2 is None:
+                return None, ""
+            entry, _ = await self._reads.run(key, lambda: self._l2_lookup(key))
+            if entry is None:
+                return None, ""
+            tier = "l2"
+        if self._copy:
+            private = copy.copy(entry)
+            private.value = self._value(entry)
+            return private, tier
+        return entry, tier
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values found, L1 first and the rest in one pipelined L2 round trip."""

@@ -30,23 +30,24 @@ DEFAULT_UNKEYED_PROBE_HEADERS = frozenset(
 
 
 class RequestFacts:
-    """What one pass over the request headers tells the cache."""
+    """What one pass over the request headers tells the cache.
 
-    __slots__ = ("accept_encoding", "authorized", "bypass", "headers", "host",
-                 "if_none_match", "no_store", "only_if_cached", "revalidate",
-                 "uncacheable_fill")
+    The defaults are class attributes: a plain request sets only what it carries, so
+    building one costs a single assignment.
+    """
+
+    host = b""
+    accept_encoding = b""
+    if_none_match = b""
+    authorized = False
+    bypass = False
+    revalidate = False
+    only_if_cached = False
+    no_store = False
+    uncacheable_fill = False
 
     def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
         self.headers = headers
-        self.host = b""
-        self.accept_encoding = b""
-        self.if_none_match = b""
-        self.authorized = False
-        self.bypass = False
-        self.revalidate = False
-        self.only_if_cached = False
-        self.no_store = False
-        self.uncacheable_fill = False
 
 
 # What the header scan does with each request header it cares about.

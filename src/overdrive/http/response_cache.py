@@ -48,6 +48,9 @@ logger = logging.getLogger("overdrive.http")
 
 _KEY_LIMIT = 900
 
+# Server-Timing's cache description per tier that answered (`Cache.lookup` names it).
+_HIT_DESC = {"l1": b"hit l1", "l2": b"hit l2", "": b"hit"}
+_STALE_DESC = {"l1": b"stale l1", "l2": b"stale l2", "": b"stale"}
 
 class EntryLike(Protocol):
     value: Any
@@ -59,7 +62,9 @@ class EntryLike(Protocol):
 class CacheLike(Protocol):
     """The part of `overdrive.Cache` the response cache uses."""
 
-    async def get_entry(self, key: str) -> Any: ...
+    def peek_entry(self, key: str) -> Any: ...
+
+    async def lookup(self, key: str) -> tuple[Any, str]: ...
 
     async def set_many(
         self, mapping: Any, ttl: float = ..., swr: float = ..., tags: Any = ...
@@ -76,6 +81,11 @@ class ResponseCacheMiddleware:
     With a `compressor` the cache also does the compression: stored bodies are compressed
     once per encoding when stored, and whatever it does not store is compressed on the way
     out, so no separate CompressionMiddleware is needed (nor wanted: it would wrap hits).
+
+    With `server_timing=time.perf_counter` the cache also writes `Server-Timing`, as
+    `ServerTimingMiddleware` around it would, minus that layer's coroutine on every
+    request: a hit is then answered within this one coroutine. `Overdrive` does so when
+    no other layer (rate limit, db hook) needs to sit between the two.
     """
 
     def __init__(
@@ -92,8 +102,10 @@ class ResponseCacheMiddleware:
         honour_request_no_cache: bool = True,
         uncacheable_memory: float = 5.0,
         clock: Callable[[], float] = time.time,
+        server_timing: Callable[[], float] | None = None,
     ) -> None:
         self.app = app
+        self.server_timing = server_timing
         self.cache = cache
         self.prefix = f"{namespace}:rc:"
         self.status_header = status_header.lower().encode()
@@ -122,6 +134,8 @@ class ResponseCacheMiddleware:
     # -- lookup --------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.server_timing is not None and scope["type"] == "http":
+            send = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.server_timing)
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             if scope["type"] == "http":
                 await self._pass(scope, receive, send)
@@ -134,23 +148,36 @@ class ResponseCacheMiddleware:
             await self._pass(scope, receive, send)
             return
         timing: RequestTiming | None = scope.get(TIMING_SCOPE_KEY)
-        started = self.clock() if timing is not None else 0.0
+        started = timing.clock() if timing is not None else 0.0
         key = self._key(scope, facts.host)
-        entry = None if facts.revalidate else await self._lookup(key, facts)
+        if facts.revalidate:
+            entry, tier = None, ""
+        else:
+            # The common hit, an L1 entry without Vary, is found without a coroutine.
+            try:
+                entry = self.cache.peek_entry(key)
+            except Exception:  # counted and logged by the `_lookup` that follows
+                entry = None
+            if entry is None or "v" in entry.value:
+                entry, tier = await self._lookup(key, facts, entry)
+            else:
+                tier = "l1"
         if entry is not None:
             now = self.clock()
             if now < entry.fresh_until:
+                # The hit: answered within this one coroutine, no further frame awaited.
                 self.counters["hit"] += 1
-                if timing is not None:
-                    timing.cache_status, timing.cache_duration = "hit", self.clock() - started
-                await self._serve(entry, facts, scope, send, now, self.hit_header)
+                send, start, body = self._answer(entry, facts, scope, send, now,
+                                                 self.hit_header, timing, _HIT_DESC[tier],
+                                                 started)
+                await send(start)
+                await send(body)
                 return
             if now < entry.fresh_until + entry.value["w"]:
                 self.counters["stale"] += 1
-                if timing is not None:
-                    timing.cache_status, timing.cache_duration = "stale", self.clock() - started
                 self._refresh_in_background(key, scope, entry.value["n"])
-                await self._serve(entry, facts, scope, send, now, self.stale_header)
+                await self._serve(entry, facts, scope, send, now, self.stale_header,
+                                  timing, _STALE_DESC[tier], started)
                 return
         if facts.only_if_cached:
             # RFC 9111 §5.2.1.7: nothing stored that may be served, so 504, not the origin.
@@ -160,11 +187,11 @@ class ResponseCacheMiddleware:
             return
         self.counters["miss"] += 1
         if timing is not None:
-            timing.cache_status, timing.cache_duration = "miss", self.clock() - started
-        stale = entry if entry is not None and entry.value["e"] else None
+            timing.cache_status, timing.cache_duration = b"miss", timing.clock() - started
+        stale = (entry, tier) if entry is not None and entry.value["e"] else None
         if facts.revalidate and not facts.no_store:
-            stale = await self._lookup(key, facts)
-            stale = stale if stale is not None and stale.value["e"] else None
+            entry, tier = await self._lookup(key, facts)
+            stale = (entry, tier) if entry is not None and entry.value["e"] else None
         await self._miss_coalesced(key, scope, receive, send, facts, stale, timing)
 
     def _key(self, scope: Scope, host: bytes) -> str:
@@ -181,25 +208,47 @@ class ResponseCacheMiddleware:
             key = f"{self.prefix}#{hashlib.sha256(key.encode()).hexdigest()}"
         return key
 
-    async def _lookup(self, key: str, facts: RequestFacts) -> Any:
+    async def _lookup(self, key: str, facts: RequestFacts, peeked: Any = None
+                      ) -> tuple[Any, str]:
+        """The stored entry for this request (the variant its Vary headers select) and
+        the tier that answered; (None, "") when there is none or the cache failed.
+        `peeked` is what `_peek` already found in L1 for `key`."""
         try:
-            entry = await self.cache.get_entry(key)
+            if peeked is not None:
+                entry, tier = peeked, "l1"
+            else:
+                entry, tier = await self.cache.lookup(key)
             if entry is None:
-                return None
+                return None, ""
             names = entry.value.get("v")
             if names is None:
-                return entry
-            return await self.cache.get_entry(f"{key}|{variant_suffix(names, facts.headers)}")
+                return entry, tier
+            return await self.cache.lookup(f"{key}|{variant_suffix(names, facts.headers)}")
         except Exception as error:  # the cache failing must not fail the request
             self.counters["errors"] += 1
             logger.warning("response cache lookup failed, answering from the origin: %r", error)
-            return None
+            return None, ""
 
     async def _serve(
         self, entry: EntryLike, facts: RequestFacts, scope: Scope, send: Send, now: float,
-        status: tuple[bytes, bytes],
+        status: tuple[bytes, bytes], timing: RequestTiming | None = None, desc: bytes = b"",
+        started: float = 0.0,
     ) -> None:
-        # Header lists were built when the entry was stored: a hit only adds Age and status.
+        send, start, body = self._answer(entry, facts, scope, send, now, status, timing, desc,
+                                         started)
+        await send(start)
+        await send(body)
+
+    def _answer(
+        self, entry: EntryLike, facts: RequestFacts, scope: Scope, send: Send, now: float,
+        status: tuple[bytes, bytes], timing: RequestTiming | None, desc: bytes,
+        started: float,
+    ) -> tuple[Send, Message, Message]:
+        """The two messages answering from a stored entry, and the `send` they go to.
+
+        The header lists were built when the entry was stored, so a hit only adds Age,
+        the status and, when the timing layer hands its `send` straight to us,
+        Server-Timing (then the messages go past that layer's wrapper: one hop fewer)."""
         value = entry.value
         scope[ROUTE_SCOPE_KEY] = value.get("r")  # for metrics: a hit never reaches the router
         age = (b"age", b"%d" % max(0, int(now - entry.created_at)))
@@ -213,21 +262,26 @@ class ResponseCacheMiddleware:
                 headers = value["z"][encoding]
                 etag = weaken_etag(etag)
         if facts.if_none_match and etag_matches(facts.if_none_match, etag):
-            kept = [(k, v) for k, v in value["h"] if k in NOT_MODIFIED_HEADERS]
-            await send({"type": "http.response.start", "status": 304,
-                        "headers": [*kept, (b"etag", etag), age, status]})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        await send({"type": "http.response.start", "status": value["s"],
-                    "headers": [*headers, age, status]})
-        await send({"type": "http.response.body",
-                    "body": b"" if scope["method"] == "HEAD" else body})
+            headers = [*(item for item in value["h"] if item[0] in NOT_MODIFIED_HEADERS),
+                       (b"etag", etag), age, status]
+            code, body = 304, b""
+        else:
+            headers = [*headers, age, status]
+            code = value["s"]
+        if timing is not None:
+            if send is timing:
+                headers.append(timing.answered(desc, started))
+                send = timing.send
+            else:
+                timing.cache_status, timing.cache_duration = desc, timing.clock() - started
+        return send, {"type": "http.response.start", "status": code, "headers": headers}, {
+            "type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body}
 
     # -- miss ----------------------------------------------------------------------------
 
     async def _miss_coalesced(
         self, key: str, scope: Scope, receive: Receive, send: Send, facts: RequestFacts,
-        stale: Any, timing: RequestTiming | None,
+        stale: tuple[Any, str] | None, timing: RequestTiming | None,
     ) -> None:
         if scope["method"] != "GET" or self._known_uncacheable(key):
             # HEAD never stores, and a key whose last answer was not storable is not worth
@@ -238,9 +292,12 @@ class ResponseCacheMiddleware:
         if leader is not None and not facts.revalidate:
             self.counters["coalesced"] += 1
             await asyncio.shield(leader)
-            entry = await self._lookup(key, facts)
-            if entry is not None and self.clock() < entry.fresh_until:
-                await self._serve(entry, facts, scope, send, self.clock(), self.hit_header)
+            started = timing.clock() if timing is not None else 0.0
+            entry, tier = await self._lookup(key, facts)
+            now = self.clock()
+            if entry is not None and now < entry.fresh_until:
+                await self._serve(entry, facts, scope, send, now, self.hit_header,
+                                  timing, _HIT_DESC[tier], started)
                 return
             await self._fill(key, scope, receive, send, facts, stale, timing)
             return
@@ -254,10 +311,12 @@ class ResponseCacheMiddleware:
 
     async def _fill(
         self, key: str, scope: Scope, receive: Receive, send: Send, facts: RequestFacts,
-        stale: Any, timing: RequestTiming | None,
+        stale: tuple[Any, str] | None, timing: RequestTiming | None,
     ) -> None:
-        recorder = ResponseRecorder(self, key, scope, facts, self._compressing(send, facts), stale)
-        started = self.clock()
+        stale_entry = stale[0] if stale is not None else None
+        recorder = ResponseRecorder(self, key, scope, facts, self._compressing(send, facts),
+                                    stale_entry)
+        started = timing.clock() if timing is not None else 0.0
         try:
             await self.app(scope, receive, recorder.send)
         except Exception:
@@ -266,14 +325,15 @@ class ResponseCacheMiddleware:
             logger.warning("origin failed for %s: serving the stale copy", key, exc_info=True)
             recorder.use_stale = True
         if timing is not None:
-            timing.app_duration = self.clock() - started
+            timing.app_duration = timing.clock() - started
         if recorder.storing and recorder.decision is None and not recorder.use_stale:
             self._remember_uncacheable(key)
         if recorder.use_stale:
+            assert stale is not None
             self.counters["stale_if_error"] += 1
             if timing is not None:
-                timing.cache_status = "stale"
-            await self._serve(stale, facts, scope, send, self.clock(), self.stale_header)
+                timing.cache_status = _STALE_DESC[stale[1]]
+            await self._serve(stale[0], facts, scope, send, self.clock(), self.stale_header)
             return
         await recorder.finish()
 
