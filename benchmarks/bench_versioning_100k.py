@@ -8,10 +8,13 @@ two 100 KB versions at p95 < 500 ms both on the first, uncached request (miss) a
 the repeated, cached ones (hit), and autosaves at p95 < 500 ms.
 
 Each mode gets a Postgres schema of its own, created, seeded and dropped by this script:
-`seed()`'s users, tokens and other items (bodies 1-100 KB), plus the long history,
-written with COPY (bodies of about 2 KB, except a run of 100 KB versions the compared
-pair lies in). The app is served by uvicorn (one worker, its own cache namespace in
-Redis) and loaded with `overdrive load` (scenario: versioning_100k_locustfile.py).
+`seed()`'s users, tokens and 199 other items (50 versions each, bodies 1-100 KB), plus
+the long history, written with COPY (bodies of about 2 KB, except a run of 100 KB
+versions the compared pair lies in). The app is served by uvicorn (one worker, its own
+cache namespace in Redis) and loaded with `overdrive load` (scenario:
+versioning_100k_locustfile.py): the users start over a 10 s ramp, then all 200 run for
+60 s, each pausing 0.5-1.5 s between requests; one of them autosaves the 100k item,
+every other one an item of its own. The figures cover the ramp and the full load.
 The miss is measured before the load, one request per distinct 100 KB pair, in series;
 the load then compares the first of those pairs again and again (hits, once cached).
 The plain mode (no Overdrive, primary keys only) runs the same scenario on the same
@@ -132,11 +135,12 @@ def _arguments() -> argparse.Namespace:
     add("--versions", type=int, default=100_000, help="versions of the long history")
     add("--body-bytes", type=int, default=2_000, help="its usual body size")
     add("--wide-bytes", type=int, default=102_400, help="size of the compared versions")
-    add("--other-items", type=int, default=99, help="other items, seeded by seed()")
-    add("--other-versions", type=int, default=100, help="versions of each other item")
+    add("--other-items", type=int, default=199, help="other items (seed()): one per editor")
+    add("--other-versions", type=int, default=50, help="versions of each other item")
     add("--other-max-body", type=int, default=100_000, help="other items: 1 KB to this")
     add("--users", type=int, default=200)
-    add("--duration", type=float, default=60.0, help="seconds of load per mode")
+    add("--duration", type=float, default=60.0, help="seconds at full load, per mode")
+    add("--ramp", type=float, default=10.0, help="seconds to start the users, before that")
     add("--think", default="0.5,1.5", help="seconds between a user's requests: MIN,MAX")
     add("--big-editors", type=int, default=1, help="users autosaving the 100k item")
     add("--miss-pairs", type=int, default=10, help="distinct 100 KB pairs timed cold")
@@ -144,14 +148,15 @@ def _arguments() -> argparse.Namespace:
     add("--cursors", type=int, default=2_000, help="deep cursors the listing walks start at")
     add("--walk-pages", type=int, default=5, help="pages a walk follows before a new one")
     add("--no-plain", action="store_true", help="leave out the plain (no Overdrive) mode")
-    add("--report-dir", type=Path, help="write each mode's HTML load report there")
+    add("--no-pin", action="store_true", help="let server and load generator use any core")
+    add("--report-dir", type=Path, help="keep each mode's HTML load report and server log")
     add("--check", action="store_true", help="exit 1 when a target is not met")
     add("--smoke", action="store_true", help="tiny sizes, 4 users for 3 s: checks it runs")
     args = parser.parse_args()
     if args.smoke:
         args.versions, args.body_bytes, args.wide_bytes = 2_000, 1_000, 20_000
         args.other_items, args.other_versions, args.other_max_body = 3, 20, 5_000
-        args.users, args.duration, args.miss_pairs, args.cursors = 4, 3.0, 2, 20
+        args.users, args.duration, args.ramp, args.miss_pairs, args.cursors = 4, 3.0, 0.0, 2, 20
         args.think = "0.01,0.05"
     low, _, high = args.think.partition(",")
     args.think = (float(low), float(high or low))
@@ -207,10 +212,10 @@ def _cursors(args: argparse.Namespace, secret: str, item_id: int) -> list[str]:
     return [signer.dumps("versions-cursor", {"i": item_id, "k": "", "n": n}) for n in depths]
 
 
-def _cores() -> tuple[int, int] | None:
+def _cores(args: argparse.Namespace) -> tuple[int, int] | None:
     """(server core, load generator core): the last two this process may use."""
     allowed = sorted(os.sched_getaffinity(0))
-    return (allowed[-2], allowed[-1]) if len(allowed) >= 2 else None
+    return (allowed[-2], allowed[-1]) if len(allowed) >= 2 and not args.no_pin else None
 
 
 @contextlib.contextmanager
@@ -245,14 +250,15 @@ def _run_mode(
 ) -> ModeRun:
     schema, namespace = f"bench100k_{run_id}_{name}", f"bench100k-{run_id}-{name}"
     secret = secrets.token_hex(16)
-    cores = _cores()
+    cores = _cores(args)
     history = _history(args)
     try:
         console.rule(f"[bold]{name}[/bold] ({'Overdrive on' if optimised else 'Overdrive off'})")
         seeded, seed_seconds = asyncio.run(_seed_mode(args, schema, optimised, console))
         console.print(
             f"  seeded in {seed_seconds:.1f} s, the long history {args.versions:,} versions "
-            f"(COPY); load: {args.users} users for {args.duration:g} s"
+            f"(COPY); load: {args.users} users started over {args.ramp:g} s, then "
+            f"{args.duration:g} s, each pausing {args.think[0]:g}-{args.think[1]:g} s"
         )
         old, new = history.wide_from, history.wide_from + args.distance
         directory = workdir / name
@@ -276,7 +282,7 @@ def _run_mode(
             redis_url=args.redis_url if optimised else None,
             schema=schema,
             namespace=namespace,
-            log_path=workdir / f"server-{name}.log",
+            log_path=(args.report_dir or workdir) / f"server-{name}.log",
         )
         server.environment["OVERDRIVE_SECRET_KEY"] = secret
         with contextlib.ExitStack() as stack:
@@ -340,7 +346,7 @@ def _measure(
         result = run_load(
             LoadOptions(
                 scenario=locustfile,
-                plan=Stages((Stage(0.0, args.users), Stage(args.duration, args.users))),
+                plan=Stages((Stage(args.ramp, args.users), Stage(args.duration, args.users))),
                 host=server.url,
                 metrics_path=None,
                 report=report,
@@ -382,8 +388,9 @@ def _verdict(figures: dict[str, float] | None, target: float | None) -> str:
 def _mode_table(run: ModeRun, args: argparse.Namespace) -> Table:
     table = Table(
         title=(
-            f"{run.name}: {args.versions:,}-version item, {args.users} users for "
-            f"{args.duration:g} s (Postgres + {'Redis' if run.name == 'optimised' else 'no cache'})"
+            f"{run.name}: {args.versions:,}-version item, {args.users} users "
+            f"({args.ramp:g} s ramp + {args.duration:g} s), Postgres"
+            + (" + Redis" if run.name == "optimised" else ", no cache")
         )
     )
     for column in ("endpoint", "requests", "errors", "p50", "p95", "p99", "target", "verdict"):
@@ -441,7 +448,7 @@ def main() -> int:
     console = Console() if sys.stdout.isatty() else Console(width=120)
     run_id = secrets.token_hex(3)
     modes = [("optimised", True)] + ([] if args.no_plain else [("plain", False)])
-    cores = _cores()
+    cores = _cores(args)
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench100k-") as temporary:
         for name, optimised in modes:
@@ -453,10 +460,11 @@ def main() -> int:
     if args.no_plain:
         console.print("plain mode (no Overdrive): left out (--no-plain)")
     console.print(
-        f"cores: server (uvicorn, 1 worker) on CPU {cores[0]}, load generator on CPU "
-        f"{cores[1]}; Postgres and Redis unpinned"
+        f"cores ({os.cpu_count()}): server (uvicorn, 1 worker) on CPU {cores[0]}, load "
+        f"generator on CPU {cores[1]}, Postgres and Redis on any"
         if cores
-        else "cores: one core only; server, load generator and databases share it"
+        else f"cores ({os.cpu_count()}): not pinned; server (uvicorn, 1 worker), load "
+        "generator, Postgres and Redis share them"
     )
     missed = _missed(runs[0])
     if missed:
