@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime
 import json
 import math
 import os
@@ -52,13 +53,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import redis
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import text
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.versioning_history import History, write_history
 from examples.versioning import SeedSizes, create_schema, drop_schema, seed
-from examples.versioning.database import create_engine
-from examples.versioning.schema import Base
+from examples.versioning.database import create_engine, session_factory
+from examples.versioning.schema import ApiToken, Base, User, Version
+from examples.versioning.seed import hash_token
 from examples.versioning.signing import Signer
+from overdrive.db import paginate
 from overdrive.demo.drive import COUNTERS_PATH, hit_ratio
 from overdrive.demo.server import AppServer
 from overdrive.load import LoadOptions, Stage, Stages, run_load
@@ -176,7 +180,7 @@ def _history(args: argparse.Namespace) -> History:
 
 
 async def _seed_mode(
-    args: argparse.Namespace, schema: str, optimised: bool, console: Console
+    args: argparse.Namespace, schema: str, optimised: bool, secret: str, console: Console
 ) -> tuple[dict[str, Any], float]:
     """Create and fill the mode's schema; returns what the scenario needs and the time."""
     started = time.perf_counter()
@@ -196,20 +200,55 @@ async def _seed_mode(
         async with engine.begin() as connection:
             for table in Base.metadata.sorted_tables:
                 await connection.execute(text(f'ANALYZE "{schema}"."{table.name}"'))
+        tokens = await _user_tokens(engine, args.users)
+        cursors = await _deep_cursors(engine, args, secret, item_id)
     finally:
         await engine.dispose()
-    return {"item_id": item_id, "others": report.items, "tokens": report.tokens}, (
-        time.perf_counter() - started
-    )
+    scenario = {"others": report.items, "tokens": report.tokens, "users": tokens}
+    return scenario | {"cursors": cursors}, time.perf_counter() - started
 
 
-def _cursors(args: argparse.Namespace, secret: str, item_id: int) -> list[str]:
-    """Cursors to pages spread over the whole history, signed as the app signs them."""
-    signer = Signer(secret)
+async def _user_tokens(engine: AsyncEngine, count: int) -> list[str]:
+    """An API token per simulated user (of the seeded writer), as 200 people would hold:
+    the response cache keeps one copy per credential, so a shared token would flatter it."""
+    now = datetime.datetime.now(datetime.UTC)
+    secrets_ = ["od_" + secrets.token_urlsafe(24) for _ in range(count)]
+    async with engine.begin() as connection:
+        writer = await connection.scalar(select(User.id).where(User.name == "writer"))
+        rows = [
+            {"token_hash": hash_token(s), "user_id": writer, "created_at": now} for s in secrets_
+        ]
+        await connection.execute(insert(ApiToken), rows)
+    return secrets_
+
+
+async def _deep_cursors(
+    engine: AsyncEngine, args: argparse.Namespace, secret: str, item_id: int
+) -> list[str]:
+    """`next_cursor`s after versions spread over the whole history, signed as the server
+    signs them (its key for this item's unfiltered listing, derived as `reads` derives it),
+    made by `paginate` itself over two rows found by primary key: cheap in both modes."""
     depths = random.Random(5).sample(
         range(2, args.versions + 1), min(args.cursors, args.versions - 1)
     )
-    return [signer.dumps("versions-cursor", {"i": item_id, "k": "", "n": n}) for n in depths]
+    key = Signer(secret).subkey(f"versions-cursor:{item_id}:")
+    async with session_factory(engine)() as session:
+        found = await session.execute(
+            select(Version.number, Version.id).where(Version.content_item_id == item_id)
+        )
+        ids = {int(number): int(row_id) for number, row_id in found.all()}
+        cursors = []
+        for depth in depths:
+            page = await paginate(
+                session,
+                select(Version.number).where(Version.id.in_((ids[depth], ids[depth - 1]))),
+                order_by=(Version.number.desc(),),
+                limit=1,
+                secret=key,
+            )
+            assert page.next_cursor is not None
+            cursors.append(page.next_cursor)
+    return cursors
 
 
 def _cores(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -254,7 +293,7 @@ def _run_mode(
     history = _history(args)
     try:
         console.rule(f"[bold]{name}[/bold] ({'Overdrive on' if optimised else 'Overdrive off'})")
-        seeded, seed_seconds = asyncio.run(_seed_mode(args, schema, optimised, console))
+        seeded, seed_seconds = asyncio.run(_seed_mode(args, schema, optimised, secret, console))
         console.print(
             f"  seeded in {seed_seconds:.1f} s, the long history {args.versions:,} versions "
             f"(COPY); load: {args.users} users started over {args.ramp:g} s, then "
@@ -267,8 +306,8 @@ def _run_mode(
         config = {
             "big": BIG_ADDRESS,
             "others": seeded["others"],
-            "token": seeded["tokens"]["writer"],
-            "cursors": _cursors(args, secret, seeded["item_id"]),
+            "tokens": seeded["users"],
+            "cursors": seeded["cursors"],
             "pair": [old, new],
             "think": list(args.think),
             "big_editors": args.big_editors,

@@ -1,6 +1,6 @@
 """The load scenario of bench_versioning_100k.py: editors around one 100,000-version item.
 
-Copied next to a `versioning-100k.json` (the item addresses, an API token, deep cursors,
+Copied next to a `versioning-100k.json` (the item addresses, a token per user, deep cursors,
 the compared pair, think time, and the request names, which the benchmark owns) and
 handed to `overdrive load`. Every user reads the long
 history's listing (its first page, and pages deep in it by following `next_cursor` from
@@ -33,7 +33,6 @@ def config() -> dict[str, Any]:
     loaded: dict[str, Any] = json.loads(
         Path(__file__).with_name("versioning-100k.json").read_text(encoding="utf-8")
     )
-    loaded["headers"] = {"Authorization": f"Bearer {loaded['token']}"}
     loaded["big_path"] = "/contents/{}/{}".format(*loaded["big"])
     loaded["other_paths"] = ["/contents/{}/{}".format(*address) for address in loaded["others"]]
     return loaded
@@ -52,10 +51,11 @@ class Editor(FastHttpUser):
 
     def on_start(self) -> None:
         settings = config()
-        self.headers: dict[str, str] = settings["headers"]
+        index = next(_arrivals)
+        token = settings["tokens"][index % len(settings["tokens"])]
+        self.headers = {"Authorization": f"Bearer {token}"}
         self.big: str = settings["big_path"]
         others, editors = settings["other_paths"], settings["big_editors"]
-        index = next(_arrivals)
         big = index < editors or not others
         self.document = self.big if big else others[(index - editors) % len(others)]
         self.save_name = _name("autosave_big" if big else "autosave")
