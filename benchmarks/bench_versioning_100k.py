@@ -56,13 +56,12 @@ from rich.table import Table
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from benchmarks.versioning_history import History, write_history
+from benchmarks.versioning_history import History, cursors_after, write_history
 from examples.versioning import SeedSizes, create_schema, drop_schema, seed
-from examples.versioning.database import create_engine, session_factory
-from examples.versioning.schema import ApiToken, Base, User, Version
+from examples.versioning.database import create_engine
+from examples.versioning.schema import ApiToken, Base, User
 from examples.versioning.seed import hash_token
 from examples.versioning.signing import Signer
-from overdrive.db import paginate
 from overdrive.demo.drive import COUNTERS_PATH, hit_ratio
 from overdrive.demo.server import AppServer
 from overdrive.load import LoadOptions, Stage, Stages, run_load
@@ -104,6 +103,8 @@ class ModeRun:
     seed_seconds: float
     hit_ratio: float | None
     statements_per_request: float | None
+    before_routing: float | None
+    """Share of the load's requests the response cache answered (hit or stale)."""
     notes: list[str] = field(default_factory=list)
 
     def figures(self, route: str) -> dict[str, float] | None:
@@ -201,7 +202,10 @@ async def _seed_mode(
             for table in Base.metadata.sorted_tables:
                 await connection.execute(text(f'ANALYZE "{schema}"."{table.name}"'))
         tokens = await _user_tokens(engine, args.users)
-        cursors = await _deep_cursors(engine, args, secret, item_id)
+        depths = random.Random(5).sample(
+            range(2, args.versions + 1), min(args.cursors, args.versions - 1)
+        )
+        cursors = await cursors_after(engine, Signer(secret), item_id, depths)
     finally:
         await engine.dispose()
     scenario = {"others": report.items, "tokens": report.tokens, "users": tokens}
@@ -220,35 +224,6 @@ async def _user_tokens(engine: AsyncEngine, count: int) -> list[str]:
         ]
         await connection.execute(insert(ApiToken), rows)
     return secrets_
-
-
-async def _deep_cursors(
-    engine: AsyncEngine, args: argparse.Namespace, secret: str, item_id: int
-) -> list[str]:
-    """`next_cursor`s after versions spread over the whole history, signed as the server
-    signs them (its key for this item's unfiltered listing, derived as `reads` derives it),
-    made by `paginate` itself over two rows found by primary key: cheap in both modes."""
-    depths = random.Random(5).sample(
-        range(2, args.versions + 1), min(args.cursors, args.versions - 1)
-    )
-    key = Signer(secret).subkey(f"versions-cursor:{item_id}:")
-    async with session_factory(engine)() as session:
-        found = await session.execute(
-            select(Version.number, Version.id).where(Version.content_item_id == item_id)
-        )
-        ids = {int(number): int(row_id) for number, row_id in found.all()}
-        cursors = []
-        for depth in depths:
-            page = await paginate(
-                session,
-                select(Version.number).where(Version.id.in_((ids[depth], ids[depth - 1]))),
-                order_by=(Version.number.desc(),),
-                limit=1,
-                secret=key,
-            )
-            assert page.next_cursor is not None
-            cursors.append(page.next_cursor)
-    return cursors
 
 
 def _cores(args: argparse.Namespace) -> tuple[int, int] | None:
@@ -378,7 +353,7 @@ def _measure(
     sizes = [
         server.get_json(f"{big}/versions/{number}", reader)["text_bytes"] for number in (old, new)
     ]
-    stats_before = server.get_json("/stats", admin)["cache"]
+    stats_before = server.get_json("/stats", admin)
     counted_before = server.get_json(COUNTERS_PATH)
     report = args.report_dir / f"{name}.html" if args.report_dir else None
     with _pinned(cores[1] if cores else None):  # the engine and its workers inherit it
@@ -393,7 +368,7 @@ def _measure(
             )
         )
     counted_after = server.get_json(COUNTERS_PATH)
-    stats_after = server.get_json("/stats", admin)["cache"]
+    stats_after = server.get_json("/stats", admin)
     if result.document["run_error"]:
         raise RuntimeError(f"the {name} load failed: {result.document['run_error']}")
     requests = counted_after["requests"] - counted_before["requests"]
@@ -405,9 +380,19 @@ def _measure(
         pair_bytes=(sizes[0], sizes[1]),
         diff_bytes=diff_bytes,
         seed_seconds=0.0,
-        hit_ratio=hit_ratio(stats_before, stats_after),
+        hit_ratio=hit_ratio(stats_before["cache"], stats_after["cache"]),
         statements_per_request=statements / requests if requests else None,
+        before_routing=_answered(stats_before.get("responses"), stats_after.get("responses"))
+        / requests
+        if requests and stats_after.get("responses")
+        else None,
     )
+
+
+def _answered(before: dict[str, int] | None, after: dict[str, int] | None) -> int:
+    """Requests the response cache answered between two `/stats` counter snapshots."""
+    before, after = before or {}, after or {}
+    return sum(after.get(name, 0) - before.get(name, 0) for name in ("hit", "stale"))
 
 
 def _ms(value: float) -> str:
@@ -467,6 +452,8 @@ def _summary(run: ModeRun) -> list[str]:
         + (f"{run.hit_ratio:.1%}" if run.hit_ratio is not None else "n/a (no cache)")
         + ", DB statements per request "
         + (f"{run.statements_per_request:.2f}" if run.statements_per_request is not None else "n/a")
+        + "; answered by the response cache before routing: "
+        + (f"{run.before_routing:.1%}" if run.before_routing is not None else "n/a")
         + f"; seeding took {run.seed_seconds:.1f} s",
     ]
     lines += [f"  error: {count:,} x {kind}" for kind, count in list(errors.items())[:5]]

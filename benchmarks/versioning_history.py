@@ -9,25 +9,30 @@ except a run of `wide_count` versions cut from a document of `wide_bytes` (the p
 benchmark compares lies in that run). Kinds follow `seed()`'s layout: every
 `publish_every`-th version archived (zstd-compressed) but the last, which is published,
 the rest autosaves, and the newest the current draft.
+
+`cursors_after` gives the listing's cursors to pages deep in such a history.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.versioning.compression import compress_text
+from examples.versioning.database import session_factory
 from examples.versioning.schema import ContentItem, Version
 from examples.versioning.seed import USERS, _kind
+from examples.versioning.signing import Signer
 from examples.versioning.texts import DocumentWriter
+from overdrive.db import paginate
 
-__all__ = ["History", "write_history"]
+__all__ = ["History", "cursors_after", "write_history"]
 
 _EPOCH = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
 _COPY_ROWS = 5_000
@@ -139,3 +144,35 @@ async def write_history(
                 if progress is not None:
                     progress(written, history.versions)
     return item_id
+
+
+async def cursors_after(
+    engine: AsyncEngine, signer: Signer, item_id: int, numbers: Sequence[int]
+) -> list[str]:
+    """The listing's `next_cursor` right after each of `numbers` (each > 1), as a client
+    paging down the history would hold it: a page deep in a long history, reached
+    without walking there.
+
+    Made by `paginate` itself over the two rows found by primary key (cheap with or
+    without the workload's indexes), signed with the server's key for the item's
+    unfiltered listing, derived from its `signer` as `reads.list_versions` derives it.
+    """
+    key = signer.subkey(f"versions-cursor:{item_id}:")
+    async with session_factory(engine)() as session:
+        found = await session.execute(
+            select(Version.number, Version.id).where(Version.content_item_id == item_id)
+        )
+        ids = {int(number): int(row_id) for number, row_id in found.all()}
+        cursors = []
+        for number in numbers:
+            page = await paginate(
+                session,
+                select(Version.number).where(Version.id.in_((ids[number], ids[number - 1]))),
+                order_by=(Version.number.desc(),),
+                limit=1,
+                secret=key,
+            )
+            if page.next_cursor is None:
+                raise ValueError(f"no version before {number} to page to")
+            cursors.append(page.next_cursor)
+    return cursors
