@@ -447,7 +447,12 @@ def _summary(run: ModeRun) -> list[str]:
         f"({total['error_rate']:.2%}) of {total['requests']:,.0f} requests",
         f"  compared pair: {run.pair_bytes[0]:,} and {run.pair_bytes[1]:,} bytes, diff response "
         f"{run.diff_bytes:,} bytes; miss = first request of each of {len(run.misses)} "
-        "distinct pairs, in series, before the load",
+        "distinct pairs, in series, before the load; hit = the first pair again, under load "
+        + (
+            "(diff cached; a user's first request of it also fills its per-user response copy)"
+            if run.hit_ratio is not None
+            else "(no cache: every request computes the diff)"
+        ),
         "  cache hit ratio "
         + (f"{run.hit_ratio:.1%}" if run.hit_ratio is not None else "n/a (no cache)")
         + ", DB statements per request "
