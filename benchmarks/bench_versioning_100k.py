@@ -50,6 +50,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import psutil
 import redis
 from rich.console import Console
 from rich.table import Table
@@ -103,6 +104,9 @@ class ModeRun:
     seed_seconds: float
     hit_ratio: float | None
     statements_per_request: float | None
+    cpu_per_request: float | None
+    """The server process's CPU time (user + system, all its threads) per request, in ms:
+    what a request costs whatever else runs on the machine."""
     before_routing: float | None
     """Share of the load's requests the response cache answered (hit or stale)."""
     notes: list[str] = field(default_factory=list)
@@ -355,6 +359,7 @@ def _measure(
     ]
     stats_before = server.get_json("/stats", admin)
     counted_before = server.get_json(COUNTERS_PATH)
+    cpu_before = _cpu_seconds(server)
     report = args.report_dir / f"{name}.html" if args.report_dir else None
     with _pinned(cores[1] if cores else None):  # the engine and its workers inherit it
         result = run_load(
@@ -368,6 +373,7 @@ def _measure(
             )
         )
     counted_after = server.get_json(COUNTERS_PATH)
+    cpu = _cpu_seconds(server) - cpu_before
     stats_after = server.get_json("/stats", admin)
     if result.document["run_error"]:
         raise RuntimeError(f"the {name} load failed: {result.document['run_error']}")
@@ -382,11 +388,18 @@ def _measure(
         seed_seconds=0.0,
         hit_ratio=hit_ratio(stats_before["cache"], stats_after["cache"]),
         statements_per_request=statements / requests if requests else None,
+        cpu_per_request=cpu * 1000 / requests if requests else None,
         before_routing=_answered(stats_before.get("responses"), stats_after.get("responses"))
         / requests
         if requests and stats_after.get("responses")
         else None,
     )
+
+
+def _cpu_seconds(server: AppServer) -> float:
+    assert server.process is not None
+    times = psutil.Process(server.process.pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def _answered(before: dict[str, int] | None, after: dict[str, int] | None) -> int:
@@ -457,6 +470,8 @@ def _summary(run: ModeRun) -> list[str]:
         + (f"{run.hit_ratio:.1%}" if run.hit_ratio is not None else "n/a (no cache)")
         + ", DB statements per request "
         + (f"{run.statements_per_request:.2f}" if run.statements_per_request is not None else "n/a")
+        + "; server CPU per request "
+        + (f"{run.cpu_per_request:.1f} ms" if run.cpu_per_request is not None else "n/a")
         + "; answered by the response cache before routing: "
         + (f"{run.before_routing:.1%}" if run.before_routing is not None else "n/a")
         + f"; seeding took {run.seed_seconds:.1f} s",
