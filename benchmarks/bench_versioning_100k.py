@@ -13,12 +13,16 @@ the long history, written with COPY (bodies of about 2 KB, except a run of 100 K
 versions the compared pair lies in). The app is served by uvicorn (one worker, its own
 cache namespace in Redis) and loaded with `overdrive load` (scenario:
 versioning_100k_locustfile.py): the users start over a 10 s ramp, then all 200 run for
-60 s, each pausing 0.5-1.5 s between requests; one of them autosaves the 100k item,
-every other one an item of its own. The figures cover the ramp and the full load.
+60 s, each pausing 0.5-1.5 s between requests, each with an API token of its own (the
+response cache keeps a copy per credential); one of them autosaves the 100k item, every
+other one an item of its own. The figures cover the ramp and the full load.
 The miss is measured before the load, one request per distinct 100 KB pair, in series;
 the load then compares the first of those pairs again and again (hits, once cached).
-The plain mode (no Overdrive, primary keys only) runs the same scenario on the same
-data afterwards; `--no-plain` leaves it out.
+The plain mode (no Overdrive, primary keys only) runs the same scenario afterwards, on
+the same data seeded alike in a schema of its own; `--no-plain` leaves it out. Beside
+the latencies: requests/s, errors, cache hit ratio, share answered before routing,
+DB statements and server CPU time per request (the last is what a request costs
+whatever else the machine runs).
 
 With two or more cores, the server runs on one core and the load generator on
 another (Postgres and Redis on any): figures from a shared machine are noisy.
@@ -44,7 +48,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +113,6 @@ class ModeRun:
     what a request costs whatever else runs on the machine."""
     before_routing: float | None
     """Share of the load's requests the response cache answered (hit or stale)."""
-    notes: list[str] = field(default_factory=list)
 
     def figures(self, route: str) -> dict[str, float] | None:
         if route == MISS:
