@@ -41,6 +41,7 @@ import json
 import math
 import os
 import random
+import re
 import secrets
 import shutil
 import sys
@@ -479,8 +480,18 @@ def _summary(run: ModeRun) -> list[str]:
         + (f"{run.before_routing:.1%}" if run.before_routing is not None else "n/a")
         + f"; seeding took {run.seed_seconds:.1f} s",
     ]
-    lines += [f"  error: {count:,} x {kind}" for kind, count in list(errors.items())[:5]]
+    lines += [f"  errors seen: {n:,} x {kind}" for kind, n in _error_kinds(errors).items()]
     return lines
+
+
+def _error_kinds(errors: dict[str, int]) -> dict[str, int]:
+    """Errors grouped by kind and status: Locust names each failing URL apart (and the
+    load command keeps the first 20 messages only, so these may count fewer than all)."""
+    grouped: dict[str, int] = {}
+    for message, count in errors.items():
+        kind = re.sub(r"URL \S+: ", "", message)
+        grouped[kind] = grouped.get(kind, 0) + count
+    return dict(sorted(grouped.items(), key=lambda item: -item[1]))
 
 
 def _missed(run: ModeRun) -> list[str]:
