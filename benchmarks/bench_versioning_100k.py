@@ -14,8 +14,9 @@ versions the compared pair lies in). The app is served by uvicorn (one worker, i
 cache namespace in Redis) and loaded with `overdrive load` (scenario:
 versioning_100k_locustfile.py): the users start over a 10 s ramp, then all 200 run for
 60 s, each pausing 0.5-1.5 s between requests, each with an API token of its own (the
-response cache keeps a copy per credential); one of them autosaves the 100k item, every
-other one an item of its own. The figures cover the ramp and the full load.
+response cache keeps a copy per credential); five of them autosave the 100k item (their
+stale saves get 409s, counted apart), every other one an item of its own. The figures
+cover the ramp and the full load.
 The miss is measured before the load, one request per distinct 100 KB pair, in series;
 the load then compares the first of those pairs again and again (hits, once cached).
 The plain mode (no Overdrive, primary keys only) runs the same scenario afterwards, on
@@ -155,7 +156,7 @@ def _arguments() -> argparse.Namespace:
     add("--duration", type=float, default=60.0, help="seconds at full load, per mode")
     add("--ramp", type=float, default=10.0, help="seconds to start the users, before that")
     add("--think", default="0.5,1.5", help="seconds between a user's requests: MIN,MAX")
-    add("--big-editors", type=int, default=1, help="users autosaving the 100k item")
+    add("--big-editors", type=int, default=5, help="users autosaving the 100k item")
     add("--miss-pairs", type=int, default=10, help="distinct 100 KB pairs timed cold")
     add("--distance", type=int, default=10, help="versions between the compared two")
     add("--cursors", type=int, default=2_000, help="deep cursors the listing walks start at")
@@ -170,7 +171,7 @@ def _arguments() -> argparse.Namespace:
         args.versions, args.body_bytes, args.wide_bytes = 2_000, 1_000, 20_000
         args.other_items, args.other_versions, args.other_max_body = 3, 20, 5_000
         args.users, args.duration, args.ramp, args.miss_pairs, args.cursors = 4, 3.0, 0.0, 2, 20
-        args.think = "0.01,0.05"
+        args.think, args.big_editors = "0.01,0.05", 1
     low, _, high = args.think.partition(",")
     args.think = (float(low), float(high or low))
     if args.users < 1 or args.duration <= 0 or args.miss_pairs < 1 or args.distance < 1:
@@ -485,11 +486,11 @@ def _summary(run: ModeRun) -> list[str]:
 
 
 def _error_kinds(errors: dict[str, int]) -> dict[str, int]:
-    """Errors grouped by kind and status: Locust names each failing URL apart (and the
-    load command keeps the first 20 messages only, so these may count fewer than all)."""
+    """Errors grouped by kind and status: Locust names each failing URL apart (and cuts
+    long messages; the load command keeps the first 20, so these may count fewer)."""
     grouped: dict[str, int] = {}
     for message, count in errors.items():
-        kind = re.sub(r"URL \S+: ", "", message)
+        kind = re.sub(r" URL \S+", "", message).rstrip(":")
         grouped[kind] = grouped.get(kind, 0) + count
     return dict(sorted(grouped.items(), key=lambda item: -item[1]))
 

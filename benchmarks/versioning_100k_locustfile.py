@@ -1,12 +1,13 @@
 """The load scenario of bench_versioning_100k.py: editors around one 100,000-version item.
 
-Copied next to a `versioning-100k.json` (the item addresses, a token per user, deep cursors,
-the compared pair, think time, and the request names, which the benchmark owns) and
-handed to `overdrive load`. Every user reads the long
-history's listing (its first page, and pages deep in it by following `next_cursor` from
-one of many cursors spread over the history), compares the same two 100 KB versions,
-and autosaves a document of its own: the first `big_editors` users edit the 100k item
-itself, the others one of the other items each, so two users rarely edit one draft.
+Copied next to a `versioning-100k.json` (the item addresses, a token per user, deep
+cursors, the compared pair, think time, and the request names, which the benchmark owns)
+and handed to `overdrive load`. Every user reads the long history's listing (its first
+page, and pages deep in it by following `next_cursor` from one of many cursors spread
+over the history), compares the same two 100 KB versions, and autosaves: the first
+`big_editors` users edit the 100k item itself (so its listing is invalidated under load,
+as a live document's is), the others one of the other items each, so two of them rarely
+edit one draft.
 
 An autosave carries the lock_version its last save returned. A 409 is the
 optimistic-concurrency protocol refusing a stale save: it is counted as a success under
