@@ -27,10 +27,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 import httpx
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks.versioning_history import cursors_after
 from examples.versioning import SeedSizes, Settings, create_app, drop_schema, seed
 from examples.versioning.database import create_engine
 
@@ -76,7 +79,7 @@ async def _measure(
         auth = {"Authorization": f"Bearer {report.tokens['admin']}"}
         content_type, content_id = report.items[0]
         item = f"/contents/{content_type}/{content_id}"
-        deep = state.signer.dumps("versions-cursor", {"i": 1, "k": "", "n": args.versions // 2})
+        (deep,) = await cursors_after(state.engine, state.signer, 1, [args.versions // 2])
         rng = random.Random(1)
         hot_numbers = [rng.randrange(1, args.versions) for _ in range(50)]
         hot_pairs = [(n, n + 1) for n in hot_numbers[:20]]

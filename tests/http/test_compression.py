@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
+import subprocess
+import sys
 import zlib
 
 import brotli
@@ -238,3 +241,42 @@ async def test_pathsend_responses_pass_through() -> None:
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.pathsend"]
     assert b"content-encoding" not in dict(sent[0]["headers"])  # type: ignore[arg-type]
+
+
+_THREADED_COMPRESSION = """
+import os, sys, threading, zstandard
+from overdrive.http.compression import Compressor
+compressor = Compressor()
+body = os.urandom(50_000) + b"x" * 150_000
+failures = []
+
+def work():
+    for _ in range(50):
+        try:
+            out = compressor.compress(body, "zstd")
+            assert zstandard.ZstdDecompressor().decompress(out) == body
+        except Exception as error:
+            failures.append(repr(error))
+
+threads = [threading.Thread(target=work) for _ in range(6)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(failures), failures[:1])
+"""
+
+
+def test_one_compressor_serves_several_threads_at_once() -> None:
+    """The response cache compresses large bodies in worker threads with one shared
+    Compressor: concurrent zstd calls must each succeed (a shared ZstdCompressor failed
+    with "cannot compress", or crashed the process). Run apart, so a crash fails the test."""
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADED_COMPRESSION],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0 []", result.stdout
