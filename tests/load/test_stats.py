@@ -7,7 +7,13 @@ import random
 import pytest
 
 from overdrive.load import stats as stats_module
-from overdrive.load.stats import MAX_ROUTES, OVERFLOW_ROUTE, LoadStats
+from overdrive.load.stats import (
+    MAX_ERROR_KINDS,
+    MAX_ROUTES,
+    OTHER_ERRORS,
+    OVERFLOW_ROUTE,
+    LoadStats,
+)
 
 
 def test_percentiles_match_the_sorted_samples() -> None:
@@ -37,6 +43,18 @@ def test_failures_and_transport_failures_are_counted() -> None:
     assert stats.total.figures(1.0)["error_rate"] == pytest.approx(2 / 3)
     assert stats.total.transport_failures == 1
     assert stats.errors == {"HTTPError: 500": 1, "ConnectionRefusedError": 1}
+
+
+def test_error_kinds_are_capped_without_losing_a_count() -> None:
+    """Messages that carry URLs cannot grow memory, and the breakdown still sums up."""
+    stats = LoadStats()
+    for index in range(MAX_ERROR_KINDS + 30):
+        stats.record("/a", 1000, error=f"HTTPError: 500 for url /items/{index}")
+    stats.record("/a", 1000, error="HTTPError: 500 for url /items/0")
+    assert len(stats.errors) == MAX_ERROR_KINDS + 1
+    assert stats.errors[OTHER_ERRORS] == 30
+    assert stats.errors["HTTPError: 500 for url /items/0"] == 2
+    assert sum(stats.errors.values()) == MAX_ERROR_KINDS + 31
 
 
 def test_distinct_routes_are_capped() -> None:

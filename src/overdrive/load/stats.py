@@ -33,6 +33,7 @@ SIGNIFICANT_DIGITS = 3
 MAX_ROUTES = 100
 MAX_TIMELINE_POINTS = 1800
 MAX_ERROR_KINDS = 20
+OTHER_ERRORS = "(other kinds of error)"
 OVERFLOW_ROUTE = "(other routes)"
 STANDARD_PERCENTILES = (50.0, 90.0, 95.0, 99.0)
 
@@ -162,8 +163,11 @@ class LoadStats:
             self.count_error(error, 1)
 
     def count_error(self, error: str, count: int) -> None:
-        if error in self.errors or len(self.errors) < MAX_ERROR_KINDS:
-            self.errors[error] = self.errors.get(error, 0) + count
+        """Bounded kinds (messages often carry URLs); past the bound, one bucket keeps the
+        breakdown summing to the failures counted."""
+        if error not in self.errors and len(self.errors) >= MAX_ERROR_KINDS:
+            error = OTHER_ERRORS
+        self.errors[error] = self.errors.get(error, 0) + count
 
     def close_interval(self, start: float, span: float, users: int) -> TimelinePoint:
         """Turn the interval that just ended into a timeline point and start the next."""
