@@ -4,29 +4,31 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from overdrive.demo.drive import hit_ratio
+from overdrive.demo.memory import MIB, LinearMemory, MemoryAtSize
 
 ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"[\d,]+(?:\.\d+)?"
 
 
+ENVIRONMENT = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "COLUMNS": "160", "NO_COLOR": "1"}
+COMMAND = [sys.executable, "-c", "from overdrive.cli import main; main()"]
+
+
 def _overdrive(*args: str, cwd: Path, timeout: float) -> subprocess.CompletedProcess[str]:
-    environment = {
-        **os.environ,
-        "PYTHONPATH": str(ROOT / "src"),
-        "COLUMNS": "160",
-        "NO_COLOR": "1",
-    }
     return subprocess.run(
-        [sys.executable, "-c", "from overdrive.cli import main; main()", *args],
+        [*COMMAND, *args],
         cwd=cwd,
-        env=environment,
+        env=ENVIRONMENT,
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -54,6 +56,14 @@ def test_quick_demo_prints_measured_figures_for_both_modes(tmp_path: Path) -> No
     assert re.search(r"│ cache hit ratio +│ +n/a \(no cache\) │ +[\d.]+% │", output), output
     assert re.search(r"│ server memory \(RSS\) +│ +[\d,]+ MiB │ +[\d,]+ MiB │", output), output
     assert "version list p95 < 1 s" in output
+    memory = re.search(
+        rf"│ memory at most linear in versions \(\+25%\) +│ +n/a │ +({NUMBER}) → ({NUMBER}) "
+        rf"MiB/1k versions \(({NUMBER}) → ({NUMBER})\) (met|missed) │",
+        output,
+    )
+    assert memory is not None, output
+    small, large = (int(v.replace(",", "")) for v in memory.groups()[2:4])
+    assert 0 < small < large
     for mode in ("plain", "optimised"):
         report = reports / f"{mode}.html"
         assert report.is_file()
@@ -81,3 +91,67 @@ def test_hit_ratio_is_the_difference_of_two_counter_snapshots() -> None:
     assert hit_ratio(before, after) == pytest.approx(50 / 60)
     assert hit_ratio({}, {}) is None
     assert hit_ratio(before, before) is None
+
+
+@pytest.mark.timeout(150)
+def test_quick_demo_serves_the_optimised_app_until_interrupted(tmp_path: Path) -> None:
+    """--serve prints the app's URL after the tables, the app answers there, SIGINT ends 0."""
+    process = subprocess.Popen(
+        [*COMMAND, "demo", "--quick", "--serve", "--report-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=ENVIRONMENT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("Ctrl-C stops it."):
+                break
+        else:
+            pytest.fail("the demo did not start serving:\n" + "".join(lines))
+        found = re.search(r"^app: (http://127\.0\.0\.1:\d+)/docs$", "".join(lines), re.M)
+        assert found is not None, "".join(lines)
+        base = found.group(1)
+        assert any("CV-011 targets" in line for line in lines), "".join(lines)
+        with urllib.request.urlopen(base + "/docs", timeout=10) as response:
+            assert response.status == 200
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, "".join(lines) + rest
+    assert "stopped." in rest
+    with pytest.raises(urllib.error.URLError):
+        urllib.request.urlopen(base + "/docs", timeout=2)
+
+
+def test_memory_within_linear_growth_is_met() -> None:
+    """Half the versions taking half the memory is linear; flat memory is under it."""
+    small = MemoryAtSize(versions=1000, rss_idle_bytes=100 * MIB, rss_after_bytes=140 * MIB)
+    linear = MemoryAtSize(versions=2000, rss_idle_bytes=100 * MIB, rss_after_bytes=180 * MIB)
+    flat = MemoryAtSize(versions=2000, rss_idle_bytes=100 * MIB, rss_after_bytes=140 * MIB)
+    assert LinearMemory(small, linear).met
+    assert LinearMemory(small, flat).met
+    assert LinearMemory(small, linear).show() == "40.00 → 40.00 MiB/1k versions (1,000 → 2,000)"
+
+
+def test_memory_growing_faster_than_versions_is_missed() -> None:
+    """Doubling versions and quadrupling memory taken on is beyond linear plus tolerance."""
+    small = MemoryAtSize(versions=1000, rss_idle_bytes=100 * MIB, rss_after_bytes=140 * MIB)
+    quadratic = MemoryAtSize(versions=2000, rss_idle_bytes=100 * MIB, rss_after_bytes=260 * MIB)
+    assert not LinearMemory(small, quadratic).met
+
+
+def test_memory_noise_floor_keeps_small_growth_from_failing() -> None:
+    """A few MiB of allocator noise on a near-zero baseline does not count as growth."""
+    small = MemoryAtSize(versions=1000, rss_idle_bytes=100 * MIB, rss_after_bytes=101 * MIB)
+    noisy = MemoryAtSize(versions=2000, rss_idle_bytes=100 * MIB, rss_after_bytes=110 * MIB)
+    assert LinearMemory(small, noisy).met
+    with pytest.raises(ValueError, match=r"small\.versions < large\.versions"):
+        LinearMemory(noisy, small)

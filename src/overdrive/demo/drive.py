@@ -3,8 +3,8 @@
 Everything the table shows for a mode is measured here, in this run: client-side
 latencies and throughput from the load command's histograms, the cache hit ratio from
 the difference of the app's `/stats` counters before and after the load, statements per
-request from the statement counter the served app carries, and the server's RSS at the
-end of the load.
+request from the statement counter the served app carries, and the server's RSS once it
+is up (idle) and at the end of the load.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ SCENARIO = Path(__file__).with_name("locustfile.py")
 @dataclass(frozen=True, slots=True)
 class ModeResult:
     name: str
+    optimised: bool
     document: dict[str, Any]
     hit_ratio: float | None
     statements_per_request: float | None
+    rss_idle_bytes: int
     rss_bytes: int
+    versions: int
     report: Path
 
 
@@ -81,6 +84,7 @@ def drive_mode(
         log_path=workdir / f"server-{name}.log",
     ) as server:
         stats_before = server.get_json("/stats", admin)["cache"]
+        rss_idle = server.rss_bytes()
         counted_before = server.get_json(COUNTERS_PATH)
         result = run_load(
             LoadOptions(
@@ -102,9 +106,12 @@ def drive_mode(
     statements = counted_after["statements"] - counted_before["statements"]
     return ModeResult(
         name=name,
+        optimised=optimised,
         document=result.document,
         hit_ratio=hit_ratio(stats_before, stats_after),
         statements_per_request=statements / requests if requests else None,
+        rss_idle_bytes=rss_idle,
         rss_bytes=rss,
+        versions=seeded.versions,
         report=report,
     )

@@ -22,6 +22,7 @@ from overdrive.types import ASGIApp, Receive, Scope, Send
 
 __all__ = ["COUNTERS_PATH", "StatementCounter", "counted_app"]
 
+
 class StatementCounter:
     """Pure ASGI: counts requests, counts statements on every engine, serves the counts."""
 

@@ -13,8 +13,17 @@ from dataclasses import dataclass
 from rich.table import Table
 
 from overdrive.demo.drive import ModeResult
+from overdrive.demo.memory import TOLERANCE, LinearMemory
 
-__all__ = ["ROUTES", "TARGETS", "Target", "endpoint_table", "summary_table", "targets_table"]
+__all__ = [
+    "MEMORY_LABEL",
+    "ROUTES",
+    "TARGETS",
+    "Target",
+    "endpoint_table",
+    "summary_table",
+    "targets_table",
+]
 
 ROUTES = (
     "list versions",
@@ -62,6 +71,9 @@ TARGETS = (
     Target("autosave p95 < 500 ms", "autosave", 500.0),
     Target("cache hit ratio > 80 %", None, 0.80),
 )
+
+
+MEMORY_LABEL = f"memory at most linear in versions (+{TOLERANCE:.0%})"
 
 
 def _ms(value: float) -> str:
@@ -120,7 +132,8 @@ def summary_table(results: Sequence[ModeResult]) -> Table:
     return table
 
 
-def targets_table(results: Sequence[ModeResult]) -> Table:
+def targets_table(results: Sequence[ModeResult], memory: LinearMemory | None) -> Table:
+    """Each target per mode; memory's row is the optimised app's at two data-set sizes."""
     table = Table(title="CV-011 targets")
     table.add_column("target")
     for result in results:
@@ -132,4 +145,12 @@ def targets_table(results: Sequence[ModeResult]) -> Table:
             mark = {True: "[green]met[/green]", False: "[red]missed[/red]", None: ""}[met]
             cells.append(f"{target.show(result)} {mark}".strip())
         table.add_row(target.label, *cells)
+    cells = []
+    for result in results:
+        if memory is None or not result.optimised:
+            cells.append("n/a")
+            continue
+        mark = "[green]met[/green]" if memory.met else "[red]missed[/red]"
+        cells.append(f"{memory.show()} {mark}")
+    table.add_row(MEMORY_LABEL, *cells)
     return table
