@@ -7,7 +7,9 @@
 
 `optimised=False` is the "before" of the demo: FastAPI and SQLAlchemy as an application
 usually starts, with no caching and no index beyond primary keys. `optimised=True` adds
-the workload's indexes and Overdrive.
+the workload's indexes and Overdrive: its HTTP layer in front (response cache driven by
+each route's `cache_policy`, compression, Server-Timing, CDN purges), the tiered cache
+for shared data, query insight on the engine, and `/metrics` with the dashboard.
 """
 
 from __future__ import annotations
@@ -18,13 +20,16 @@ from contextlib import asynccontextmanager
 import redis.asyncio
 from fastapi import FastAPI
 
-from examples.versioning import admin, previews, routes
+from examples.versioning import admin, previews
 from examples.versioning.caching import Caching, NoCaching, TieredCaching
 from examples.versioning.database import create_engine, create_schema, session_factory
 from examples.versioning.lease import RedisLease
 from examples.versioning.limits import BodySizeLimit
+from examples.versioning.policies import cached_routes, plain_routes
 from examples.versioning.retention import RetentionJob, RetentionScheduler
+from examples.versioning.routes import content_router
 from examples.versioning.runtime import Runtime, Settings
+from examples.versioning.serving import install_overdrive
 from examples.versioning.signing import Signer
 from overdrive import Cache
 
@@ -81,6 +86,8 @@ def create_app(
             await create_schema(engine, optimised=optimised, schema=settings.db_schema)
         if isinstance(caching, TieredCaching):
             await caching.cache.start()
+        if state.observability is not None:
+            state.observability.start()
         if settings.retention_interval is not None:
             state.scheduler = RetentionScheduler(retention, settings.retention_interval)
             state.scheduler.start()
@@ -94,15 +101,10 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.versioning = state
-    app.include_router(routes.router)
+    app.include_router(content_router(cached_routes(settings) if optimised else plain_routes))
     app.include_router(previews.router)
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)
-    # PLUG-IN POINT (HTTP layer and query insight), once `overdrive.http` and `overdrive.db`
-    # are merged, in optimised mode only:
-    #     app.state.overdrive = Overdrive(app, cache=caching.cache, db=instrument(engine))
-    # Sharing `caching.cache` is what makes it work: the response cache stores the preview
-    # by the app's own Cache-Control/Surrogate-Key headers, and the writes'
-    # `caching.invalidate(...)` purges it (a hit then never enters the application).
-    # For CDN purges, route `TieredCaching.invalidate` through `od.invalidate`.
+    if isinstance(caching, TieredCaching):
+        install_overdrive(app, state, caching)
     return app

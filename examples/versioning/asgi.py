@@ -27,11 +27,13 @@ _FALSE = {"0", "false", "no", "off"}
 
 def app_from_environment(environ: Mapping[str, str] | None = None) -> FastAPI:
     """`create_app` configured by OVERDRIVE_DATABASE_URL, OVERDRIVE_REDIS_URL,
-    OVERDRIVE_OPTIMISED (default on), OVERDRIVE_DB_SCHEMA and OVERDRIVE_SECRET_KEY."""
+    OVERDRIVE_OPTIMISED (default on), OVERDRIVE_DB_SCHEMA, OVERDRIVE_SECRET_KEY and
+    OVERDRIVE_VARNISH_URL (the Varnish that writes purge, optimised mode)."""
     environ = os.environ if environ is None else environ
     settings = Settings(
         secret_key=environ.get("OVERDRIVE_SECRET_KEY") or None,
         db_schema=environ.get("OVERDRIVE_DB_SCHEMA") or None,
+        varnish_url=environ.get("OVERDRIVE_VARNISH_URL") or None,
     )
     return create_app(
         environ.get("OVERDRIVE_DATABASE_URL", DEFAULT_DATABASE_URL),

@@ -42,6 +42,8 @@ class Principal:
     user_id: int
     name: str
     permissions: frozenset[str]
+    token_id: int
+    """The API token this request came with: per-user cached responses carry its tag."""
 
 
 def _bearer(request: Request) -> str:
@@ -85,7 +87,9 @@ async def _lookup(state: Runtime, token_hash: str) -> dict[str, Any] | None:
                     .where(ApiToken.id == token_id, ApiToken.revoked_at.is_(None))
                 )
             ).first()
-        return None if row is None else {"user_id": user_id, "name": row[0], "permissions": row[1]}
+        if row is None:
+            return None
+        return {"user_id": user_id, "token_id": token_id, "name": row[0], "permissions": row[1]}
 
     principal: dict[str, Any] | None = await state.caching.get_or_set(
         f"principal:{token_id}",
@@ -111,7 +115,7 @@ def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
         granted = frozenset(found["permissions"].split())
         if permission not in granted:
             raise HTTPException(403, f"this token's user lacks the {permission!r} permission")
-        return Principal(found["user_id"], found["name"], granted)
+        return Principal(found["user_id"], found["name"], granted, found["token_id"])
 
     return dependency
 

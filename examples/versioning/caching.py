@@ -1,8 +1,10 @@
-"""Where the application caches: the tiered cache when optimised, nothing when plain.
+"""Where the application caches data: the tiered cache when optimised, nothing when plain.
 
-Every cached read in the application goes through `Caching.get_or_set` with its tags,
-and every write through `Caching.invalidate` after its transaction commits, so the plain
-mode differs from the optimised one in this module only.
+Whole responses are cached by Overdrive's HTTP layer (see `policies`); what goes through
+`Caching.get_or_set` is data several responses share (token lookups, item addresses,
+diffs). Every write calls `Caching.invalidate` after its transaction commits; optimised,
+that is `Overdrive.invalidate`, which reaches L1 in every process, L2, the response cache
+(the same `Cache`) and the CDN. The plain mode differs from the optimised one here only.
 
 Tags the application uses, named by the item's address `{content_type}/{content_id}`
 (what the routes' paths hold, so `cache_policy` tag templates can name them too):
@@ -14,11 +16,6 @@ Tags the application uses, named by the item's address `{content_type}/{content_
     preview-token:{token id}    one preview link (revoked)
     user:{id}, api-token:{id}   API token lookups (permissions changed, token revoked)
 Keys (not tags) use the item's row id; `item-address:{type}:{id}` maps address to id.
-
-PLUG-IN POINT (HTTP layer): once `overdrive.http` is merged, the response-level entries
-(versions, draft, published, version, preview) move to `@cache_policy(...)` on the routes
-with these same tags in `Surrogate-Key`, and `invalidate` becomes `od.invalidate`, which
-also purges the CDN.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from overdrive import Cache
 __all__ = ["Caching", "NoCaching", "TieredCaching"]
 
 Loader = Callable[[], Awaitable[Any]]
+Invalidator = Callable[..., Awaitable[None]]
 
 
 class Caching(Protocol):
@@ -64,10 +62,15 @@ class NoCaching:
 
 
 class TieredCaching:
-    """Optimised mode: Overdrive's tiered cache (L1, plus Redis L2 when configured)."""
+    """Optimised mode: Overdrive's tiered cache (L1, plus Redis L2 when configured).
 
-    def __init__(self, cache: Cache) -> None:
+    `invalidator` is the cache's own `invalidate` until `create_app` routes it through
+    `Overdrive.invalidate` (which also purges the response cache's race guard and the CDN).
+    """
+
+    def __init__(self, cache: Cache, invalidator: Invalidator | None = None) -> None:
         self.cache = cache
+        self.invalidator: Invalidator = invalidator or cache.invalidate
 
     async def get_or_set(
         self, key: str, loader: Loader, *, ttl: float, tags: Sequence[str] = ()
@@ -76,7 +79,7 @@ class TieredCaching:
 
     async def invalidate(self, *tags: str) -> None:
         if tags:
-            await self.cache.invalidate(*tags)
+            await self.invalidator(*tags)
 
     async def close(self) -> None:
         await self.cache.close()

@@ -1,8 +1,9 @@
-"""Reading versions: the queries behind the read routes, each through the cache.
+"""Reading versions: the queries behind the read routes.
 
-Reads return JSON-ready dicts, which is what the cache stores and the routes answer.
-A version's text never changes once written (see `writes`), so a diff is cached by
-its version pair for as long as the cache keeps it.
+Reads return JSON-ready dicts. Whole responses are cached by the HTTP layer in optimised
+mode (`cache_policy` on the routes); what is cached here is data several responses
+share: an item's address, and diffs. A version's text never changes once written (see
+`writes`), so a diff is cached by its version pair for as long as the cache keeps it.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 from fastapi import HTTPException
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.versioning.compression import decompress_text
@@ -21,7 +23,7 @@ from examples.versioning.diffs import compute_diff
 from examples.versioning.items import ItemRef
 from examples.versioning.runtime import Runtime
 from examples.versioning.schema import ContentItem, Version
-from examples.versioning.signing import BadSignatureError
+from overdrive.db import InvalidCursor, paginate
 
 __all__ = [
     "FULL_COLUMNS",
@@ -45,6 +47,7 @@ METADATA_COLUMNS = (
     Version.lock_version,
     Version.text_bytes,
 )
+_METADATA_NAMES = tuple(column.key for column in METADATA_COLUMNS)
 FULL_COLUMNS = (*METADATA_COLUMNS, Version.body, Version.text_body, Version.body_zstd)
 _ADDRESS_TTL = 3600.0
 
@@ -97,99 +100,61 @@ async def list_versions(
 ) -> dict[str, Any]:
     """One page of metadata, newest first, after the signed `cursor` (400 if it is bad).
 
-    PLUG-IN POINT (query insight): with `overdrive.db` merged this becomes
-    `paginate(session, statement, order_by=(Version.number.desc(),), limit=limit,
-    cursor=cursor)`, mapping its `InvalidCursor` to the same 400.
+    Keyset pagination (`overdrive.db.paginate`): page 500 costs what page 1 costs. The
+    cursor is signed with a key of this listing's own (item and kind filter), so a cursor
+    of another item or filter fails its signature like an edited one.
     """
-    after: int | None = None
-    if cursor:
-        try:
-            position = state.signer.loads("versions-cursor", cursor)
-            if position["i"] != item.id or position["k"] != (kind or ""):
-                raise BadSignatureError("cursor of another listing")
-            after = int(position["n"])
-        except (BadSignatureError, KeyError, TypeError, ValueError) as error:
-            raise HTTPException(400, "malformed or foreign cursor: start again without one") from (
-                error
-            )
-
-    async def load() -> dict[str, Any]:
-        conditions = [Version.content_item_id == item.id]
-        if kind is not None:
-            conditions.append(Version.kind == kind)
-        if after is not None:
-            conditions.append(Version.number < after)
-        statement = (
-            select(*METADATA_COLUMNS)
-            .where(*conditions)
-            .order_by(Version.number.desc())
-            .limit(limit + 1)
-        )
+    conditions = [Version.content_item_id == item.id]
+    if kind is not None:
+        conditions.append(Version.kind == kind)
+    secret = state.signer.subkey(f"versions-cursor:{item.id}:{kind or ''}")
+    try:
         async with state.sessions() as session:
-            rows = list((await session.execute(statement)).all())
-        more = len(rows) > limit
-        rows = rows[:limit]
-        next_cursor = (
-            state.signer.dumps(
-                "versions-cursor", {"i": item.id, "k": kind or "", "n": rows[-1].number}
+            page = await paginate(
+                session,
+                # paginate() is typed for one-column selects; this one selects seven.
+                cast("Select[Any]", select(*METADATA_COLUMNS).where(*conditions)),
+                order_by=(Version.number.desc(),),
+                limit=limit,
+                cursor=cursor,
+                secret=secret,
             )
-            if more
-            else None
+    except InvalidCursor as error:
+        raise HTTPException(400, "malformed or foreign cursor: start again without one") from (
+            error
         )
-        return {"items": [metadata(row) for row in rows], "next_cursor": next_cursor}
-
-    page: dict[str, Any] = await state.caching.get_or_set(
-        f"versions:{item.id}:{kind or '*'}:{limit}:{cursor or ''}",
-        load,
-        ttl=state.settings.cache_ttl,
-        tags=(item.tag("versions"),),
-    )
-    return page
+    # paginate() hands back plain tuples when several columns are selected.
+    rows = [SimpleNamespace(**dict(zip(_METADATA_NAMES, row, strict=True))) for row in page.items]
+    return {"items": [metadata(row) for row in rows], "next_cursor": page.next_cursor}
 
 
 async def get_version(state: Runtime, item: ItemRef, number: int) -> dict[str, Any]:
-    async def load() -> dict[str, Any] | None:
-        async with state.sessions() as session:
-            row = (
-                await session.execute(
-                    select(*FULL_COLUMNS).where(
-                        Version.content_item_id == item.id, Version.number == number
-                    )
+    async with state.sessions() as session:
+        row = (
+            await session.execute(
+                select(*FULL_COLUMNS).where(
+                    Version.content_item_id == item.id, Version.number == number
                 )
-            ).first()
-        return None if row is None else full(row)
-
-    found: dict[str, Any] | None = await state.caching.get_or_set(
-        f"version:{item.id}:{number}",
-        load,
-        ttl=state.settings.cache_ttl,
-        tags=(item.version_tag(number), item.tag("autosaves")),
-    )
-    if found is None:
+            )
+        ).first()
+    if row is None:
         raise HTTPException(404, f"no version {number} of this item")
-    return found
+    return full(row)
 
 
 async def get_current(state: Runtime, item: ItemRef, kind: str) -> dict[str, Any]:
     """The current draft or the published version (`kind`), or 404."""
-
-    async def load() -> dict[str, Any] | None:
-        async with state.sessions() as session:
-            row = (
-                await session.execute(
-                    select(*FULL_COLUMNS).where(
-                        Version.content_item_id == item.id, Version.kind == kind
-                    )
+    async with state.sessions() as session:
+        row = (
+            await session.execute(
+                select(*FULL_COLUMNS).where(
+                    Version.content_item_id == item.id, Version.kind == kind
                 )
-            ).first()
-        return None if row is None else full(row)
-
-    found: dict[str, Any] | None = await state.caching.get_or_set(
-        f"{kind}:{item.id}", load, ttl=state.settings.cache_ttl, tags=(item.tag(kind),)
-    )
-    if found is None:
+            )
+        ).first()
+    if row is None:
         raise HTTPException(404, f"this item has no {kind} version")
-    return found
+    return full(row)
 
 
 async def _load_text(session: AsyncSession, item_id: int, number: int) -> str:

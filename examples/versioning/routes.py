@@ -1,7 +1,14 @@
-"""The content routes: list, get, draft, published, autosave, publish, compare."""
+"""The content routes: list, get, draft, published, autosave, publish, compare.
+
+`content_router(cached)` registers them; in optimised mode `cached` wraps each cacheable
+GET in its `cache_policy` (see `policies`), in plain mode it leaves them as they are.
+The reads take their `principal` by that name even where the body does not use it: the
+policies' tags name it (`user:{principal.user_id}`).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -11,9 +18,11 @@ from examples.versioning import reads, writes
 from examples.versioning.auth import Publisher, Reader, Writer
 from examples.versioning.runtime import runtime
 
-__all__ = ["router"]
+__all__ = ["Cached", "content_router"]
 
-router = APIRouter(prefix="/contents/{content_type}/{content_id}")
+Endpoint = Callable[..., Any]
+Cached = Callable[[str, Endpoint], Endpoint]
+"""Given a route's name and endpoint, the endpoint to register (wrapped or not)."""
 
 Kind = Literal["draft", "autosave", "published", "archived"]
 ContentType = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -29,12 +38,11 @@ class AutosaveRequest(BaseModel):
     body: dict[str, Any] = Field(default_factory=dict)
 
 
-@router.get("/versions")
 async def list_versions(
     request: Request,
     content_type: ContentType,
     content_id: ContentId,
-    _principal: Reader,
+    principal: Reader,
     kind: Kind | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -45,44 +53,40 @@ async def list_versions(
     return await reads.list_versions(state, item, kind=kind, limit=limit, cursor=cursor)
 
 
-@router.get("/versions/{number}")
 async def get_version(
     request: Request,
     number: Number,
     content_type: ContentType,
     content_id: ContentId,
-    _principal: Reader,
+    principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
     item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_version(state, item, number)
 
 
-@router.get("/draft")
 async def get_draft(
     request: Request,
     content_type: ContentType,
     content_id: ContentId,
-    _principal: Reader,
+    principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
     item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_current(state, item, "draft")
 
 
-@router.get("/published")
 async def get_published(
     request: Request,
     content_type: ContentType,
     content_id: ContentId,
-    _principal: Reader,
+    principal: Reader,
 ) -> dict[str, Any]:
     state = runtime(request)
     item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_current(state, item, "published")
 
 
-@router.put("/draft")
 async def autosave(
     payload: AutosaveRequest,
     request: Request,
@@ -109,7 +113,6 @@ async def autosave(
     return saved
 
 
-@router.post("/versions/{number}/publish")
 async def publish(
     request: Request,
     number: Number,
@@ -122,12 +125,11 @@ async def publish(
     return await writes.publish(state, item, number)
 
 
-@router.get("/compare")
 async def compare(
     request: Request,
     content_type: ContentType,
     content_id: ContentId,
-    _principal: Reader,
+    principal: Reader,
     old: Annotated[int, Query(alias="from", ge=1)],
     new: Annotated[int, Query(alias="to", ge=1)],
 ) -> dict[str, Any]:
@@ -135,3 +137,16 @@ async def compare(
     state = runtime(request)
     item = await reads.resolve_item(state, content_type, content_id)
     return await reads.compare(state, item, old, new)
+
+
+def content_router(cached: Cached) -> APIRouter:
+    """The routes under `/contents/{content_type}/{content_id}`."""
+    router = APIRouter(prefix="/contents/{content_type}/{content_id}")
+    router.add_api_route("/versions", cached("versions", list_versions), methods=["GET"])
+    router.add_api_route("/versions/{number}", cached("version", get_version), methods=["GET"])
+    router.add_api_route("/draft", cached("draft", get_draft), methods=["GET"])
+    router.add_api_route("/published", cached("published", get_published), methods=["GET"])
+    router.add_api_route("/compare", cached("compare", compare), methods=["GET"])
+    router.add_api_route("/draft", autosave, methods=["PUT"])
+    router.add_api_route("/versions/{number}/publish", publish, methods=["POST"])
+    return router

@@ -13,7 +13,7 @@ import datetime
 import re
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.asyncio
 from fastapi import Request
@@ -22,6 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from examples.versioning.caching import Caching
 from examples.versioning.retention import RetentionJob, RetentionPolicy, RetentionScheduler
 from examples.versioning.signing import Signer
+
+if TYPE_CHECKING:
+    from overdrive import Overdrive
+    from overdrive.db import QueryInsight
+    from overdrive.observe import Observability
 
 __all__ = ["Runtime", "Settings", "runtime"]
 
@@ -50,6 +55,8 @@ class Settings:
     retention: RetentionPolicy = field(default_factory=RetentionPolicy)
     retention_interval: float | None = None
     """Seconds between retention runs in the background; None runs it only on demand."""
+    varnish_url: str | None = None
+    """Optimised mode: the Varnish (vmod-xkey) in front; writes purge its copies by tag."""
 
     def __post_init__(self) -> None:
         if self.db_schema is not None and not _SCHEMA_NAME.match(self.db_schema):
@@ -67,6 +74,11 @@ class Runtime:
     retention: RetentionJob
     redis_client: redis.asyncio.Redis | None = None
     scheduler: RetentionScheduler | None = None
+    overdrive: Overdrive | None = None
+    """Optimised mode: the HTTP layer (response cache, purges, query insight as `.db`)."""
+    insight: QueryInsight | None = None
+    """Optimised mode: the engine's query insight, which is `overdrive.db`."""
+    observability: Observability | None = None
     background: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -87,6 +99,12 @@ class Runtime:
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(*list(self.background), return_exceptions=True)
+        if self.observability is not None:
+            await self.observability.aclose()
+        if self.overdrive is not None:
+            await self.overdrive.close()
+        if self.insight is not None:
+            self.insight.close()
         await self.caching.close()
         if self.redis_client is not None:
             await self.redis_client.aclose()

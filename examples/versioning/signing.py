@@ -51,6 +51,11 @@ class Signer:
         message = purpose.encode() + b"\x00" + data
         return hmac.new(self._key, message, hashlib.sha256).digest()[:_SIGNATURE_BYTES]
 
+    def subkey(self, purpose: str) -> bytes:
+        """A key derived for one purpose, for signers that take a raw secret (cursors):
+        what one purpose signed never verifies under another."""
+        return hmac.new(self._key, b"subkey\x00" + purpose.encode(), hashlib.sha256).digest()
+
     def dumps(self, purpose: str, payload: Any) -> str:
         data = json.dumps(payload, separators=(",", ":")).encode()
         return _b64encode(data) + "." + _b64encode(self._mac(purpose, data))

@@ -82,3 +82,13 @@ async def test_stats_report_cache_and_compression(deployment: Deployment) -> Non
     assert stats["compression"]["archived_versions"] == 12
     assert stats["compression"]["ratio"] > 1.5
     assert "l1_hits" in stats["cache"]
+
+
+async def test_stats_report_how_the_response_cache_answered(deployment: Deployment) -> None:
+    """`responses` counts hits and misses of the HTTP layer, what the demo's ratio needs."""
+    for _ in range(3):
+        await deployment.get(f"{deployment.item()}/published", "viewer")
+    responses = (await deployment.get("/stats")).json()["responses"]
+    assert responses["hit"] >= 2
+    assert responses["miss"] >= 1
+    assert responses["stored"] >= 1

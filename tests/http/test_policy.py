@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from fastapi.responses import PlainTextResponse
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -146,3 +146,21 @@ async def test_fastapi_request_only_endpoint_returning_data_gets_headers() -> No
     assert response.json() == {"item": "9"}
     assert response.headers["surrogate-key"] == "item:9"
     assert response.headers["cache-control"].startswith("public")
+
+
+async def test_endpoint_taking_its_own_request_and_response_keeps_them() -> None:
+    """FastAPI fills one Request and one Response parameter: the endpoint's own are kept
+    (and used for the headers), none is added beside them."""
+    app = FastAPI()
+
+    @app.get("/items/{item}")
+    @cache_policy(ttl=30, tags=("item:{item}",))
+    async def item(item: str, request: Request, response: Response) -> dict[str, str]:
+        response.headers["x-seen"] = request.url.path
+        return {"item": item}
+
+    async with client_for(app) as client:
+        response = await client.get("/items/9")
+    assert response.json() == {"item": "9"}
+    assert response.headers["x-seen"] == "/items/9"
+    assert response.headers["surrogate-key"] == "item:9"

@@ -20,6 +20,7 @@ import asyncio
 import functools
 import inspect
 import logging
+import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -206,10 +207,19 @@ def cache_policy(
             request_endpoint.__overdrive_policy__ = policy  # type: ignore[attr-defined]
             return request_endpoint  # type: ignore[return-value]
 
+        # FastAPI hands the Request (and the Response) to one parameter only: when the
+        # endpoint takes its own, the wrapper reads that one instead of adding a second.
+        own_request = _parameter_of_type(endpoint, signature, Request)
+        own_response = _parameter_of_type(endpoint, signature, Response)
+        request_name = own_request or "overdrive_request"
+        response_name = own_response or "overdrive_response"
+
         @functools.wraps(endpoint)
         async def fastapi_endpoint(*args: Any, **kwargs: Any) -> Any:
-            request: Request = kwargs.pop("overdrive_request")
-            response: Response = kwargs.pop("overdrive_response")
+            request: Request = kwargs[request_name] if own_request else kwargs.pop(request_name)
+            response: Response = (
+                kwargs[response_name] if own_response else kwargs.pop(response_name)
+            )
             result = await call(args, kwargs)
             bound = signature.bind_partial(*args, **kwargs)
             bound.apply_defaults()
@@ -219,10 +229,12 @@ def cache_policy(
             return result
 
         extra = [
-            inspect.Parameter("overdrive_request", inspect.Parameter.KEYWORD_ONLY,
-                              annotation=Request),
-            inspect.Parameter("overdrive_response", inspect.Parameter.KEYWORD_ONLY,
-                              annotation=Response),
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation)
+            for name, annotation, own in (
+                ("overdrive_request", Request, own_request),
+                ("overdrive_response", Response, own_response),
+            )
+            if own is None
         ]
         parameters = list(signature.parameters.values())
         variadic = [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]
@@ -234,3 +246,20 @@ def cache_policy(
         return fastapi_endpoint  # type: ignore[return-value]
 
     return decorate
+
+
+def _parameter_of_type(
+    endpoint: Callable[..., Any], signature: inspect.Signature, kind: type
+) -> str | None:
+    """The name of the endpoint's parameter annotated `kind` (or a subclass), if any."""
+    try:
+        hints = typing.get_type_hints(endpoint)
+    except Exception:  # unresolvable annotations: FastAPI will say so; compare names only
+        hints = {}
+    for name, parameter in signature.parameters.items():
+        annotation = hints.get(name, parameter.annotation)
+        if isinstance(annotation, type) and issubclass(annotation, kind):
+            return name
+        if annotation == kind.__name__:
+            return name
+    return None

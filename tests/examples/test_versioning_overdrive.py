@@ -1,0 +1,214 @@
+"""The optimised application behind Overdrive's HTTP layer: hits before routing, writes
+purging every tier and the edge, per-user copies, and its own /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.examples.conftest import Deploy, Deployment
+
+
+class RecordingEdge:
+    """A stand-in for Varnish on a local port: records each PURGE and its xkey header."""
+
+    def __init__(self) -> None:
+        self.purges: list[tuple[str, str]] = []
+        self.server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        port = self.server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}/"
+
+    def purged_tags(self) -> set[str]:
+        return {tag for _header, tags in self.purges for tag in tags.split()}
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                method, *_ = head.decode("latin-1").split(" ", 1)
+                for line in head.decode("latin-1").split("\r\n")[1:]:
+                    name, _, value = line.partition(":")
+                    if method == "PURGE" and name.lower() in ("xkey-purge", "xkey-softpurge"):
+                        self.purges.append((name.lower(), value.strip()))
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+
+@pytest.fixture
+async def edge() -> AsyncIterator[RecordingEdge]:
+    recording = RecordingEdge()
+    recording.server = await asyncio.start_server(recording._serve, "127.0.0.1", 0)
+    async with recording.server:
+        yield recording
+
+
+async def _flush_purges(deployment: Deployment) -> None:
+    od = deployment.state.overdrive
+    assert od is not None
+    assert od.cdn is not None
+    await od.cdn.flush()
+
+
+async def test_a_repeated_read_is_a_hit_answered_before_routing(deployment: Deployment) -> None:
+    """The second identical GET is answered by the response cache: X-Cache HIT, no query."""
+    listing = f"{deployment.item()}/versions"
+    first = await deployment.get(listing, "viewer", params={"limit": 5})
+    second = await deployment.get(listing, "viewer", params={"limit": 5})
+    assert first.headers["x-cache"] == "MISS"
+    assert second.headers["x-cache"] == "HIT"
+    assert second.json() == first.json()
+    assert 'desc="0 queries"' in second.headers["server-timing"]
+    assert re.search(r'desc="[1-9]\d* queries"', first.headers["server-timing"])
+    # Personal copies: browsers may keep them, shared caches and CDNs may not.
+    assert second.headers["cache-control"].startswith("private")
+    assert "overdrive-cache-control" not in second.headers
+    for path in ("/versions/5", "/draft", "/published", "/compare?from=4&to=5"):
+        await deployment.get(f"{deployment.item()}{path}", "viewer")
+        again = await deployment.get(f"{deployment.item()}{path}", "viewer")
+        assert again.status_code == 200, path
+        assert again.headers["x-cache"] == "HIT", path
+
+
+async def test_publish_makes_list_published_and_preview_miss_and_purges_the_edge(
+    deploy: Deploy, edge: RecordingEdge
+) -> None:
+    """After a publish the next reads are MISSes showing it, and the edge got the tags."""
+    deployment = await deploy(varnish_url=edge.url)
+    item = deployment.item()
+    address = item[len("/contents/") :]
+    preview = (await deployment.client.post(f"{item}/previews", headers=deployment.auth())).json()
+    reads = {
+        "list": lambda: deployment.get(f"{item}/versions", "viewer", params={"limit": 3}),
+        "published": lambda: deployment.get(f"{item}/published", "viewer"),
+        "preview": lambda: deployment.client.get(preview["url"]),
+    }
+    before = {}
+    for name, read in reads.items():
+        await read()
+        cached = await read()
+        assert cached.headers["x-cache"] == "HIT", name
+        before[name] = cached.json()
+    draft = before["list"]["items"][0]
+    assert draft["kind"] == "draft"
+    published = await deployment.client.post(
+        f"{item}/versions/{draft['number']}/publish", headers=deployment.auth("editor")
+    )
+    assert published.status_code == 200
+    after = {name: await read() for name, read in reads.items()}
+    assert after["list"].headers["x-cache"] == "MISS"
+    assert after["list"].json()["items"][0]["kind"] == "published"
+    assert after["published"].headers["x-cache"] == "MISS"
+    assert after["published"].json()["number"] == draft["number"]
+    assert after["preview"].status_code == 404  # the draft was published
+    await _flush_purges(deployment)
+    assert {f"versions:{address}", f"published:{address}", f"draft:{address}"} <= (
+        edge.purged_tags()
+    )
+    # The preview is the one page a CDN may keep (no token needed): it names those tags.
+    assert before["preview"]["draft"]["number"] == draft["number"]
+
+
+async def test_revoking_a_preview_purges_it_everywhere(deploy: Deploy, edge: RecordingEdge) -> None:
+    """A cached preview is a MISS (403) once revoked; the edge is told its tag."""
+    deployment = await deploy(varnish_url=edge.url)
+    preview = (
+        await deployment.client.post(f"{deployment.item()}/previews", headers=deployment.auth())
+    ).json()
+    await deployment.client.get(preview["url"])
+    assert (await deployment.client.get(preview["url"])).headers["x-cache"] == "HIT"
+    revoked = await deployment.client.delete(
+        f"/previews/{preview['id']}", headers=deployment.auth("writer")
+    )
+    assert revoked.status_code == 204
+    response = await deployment.client.get(preview["url"])
+    assert (response.status_code, response.headers["x-cache"]) == (403, "MISS")
+    await _flush_purges(deployment)
+    assert f"preview-token:{preview['id']}" in edge.purged_tags()
+
+
+async def test_a_cached_copy_is_never_served_to_another_token(deployment: Deployment) -> None:
+    """Copies are per credential: another user misses, no token or a bad one is refused,
+    and a revoked token or a withdrawn permission stops its own copies at once."""
+    listing = f"{deployment.item()}/versions"
+    await deployment.get(listing, "viewer")
+    assert (await deployment.get(listing, "viewer")).headers["x-cache"] == "HIT"
+    other = await deployment.get(listing, "writer")
+    assert other.status_code == 200
+    assert other.headers["x-cache"] == "MISS"
+    assert (await deployment.client.get(listing)).status_code == 401
+    forged = await deployment.client.get(listing, headers={"Authorization": "Bearer od_nope"})
+    assert forged.status_code == 401
+
+    withdrawn = await deployment.client.put(
+        "/users/viewer/permissions", headers=deployment.auth(), json={"permissions": []}
+    )
+    assert withdrawn.status_code == 200
+    assert (await deployment.get(listing, "viewer")).status_code == 403
+
+    await deployment.get(listing, "writer")
+    assert (await deployment.get(listing, "writer")).headers["x-cache"] == "HIT"
+    token_id = await _token_id(deployment, "writer")
+    revoked = await deployment.client.delete(f"/tokens/{token_id}", headers=deployment.auth())
+    assert revoked.status_code == 204
+    assert (await deployment.get(listing, "writer")).status_code == 401
+
+
+async def _token_id(deployment: Deployment, user: str) -> int:
+    from sqlalchemy import select
+
+    from examples.versioning.schema import ApiToken, User
+
+    async with deployment.state.sessions() as session:
+        found = await session.scalar(
+            select(ApiToken.id).join(User, User.id == ApiToken.user_id).where(User.name == user)
+        )
+    assert found is not None
+    return int(found)
+
+
+def _metric(text: str, name: str) -> float:
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name) and not line.startswith("#")
+    ]
+    assert values, f"{name} not exported"
+    return sum(values)
+
+
+async def test_metrics_expose_statements_cache_and_memory(deployment: Deployment) -> None:
+    """/metrics counts the app's SQL statements, its cache lookups and its memory."""
+    before = (await deployment.client.get("/metrics")).text
+    for _ in range(3):
+        await deployment.get(f"{deployment.item()}/versions/7", "viewer")
+    after = await deployment.client.get("/metrics")
+    assert after.status_code == 200
+    statements = _metric(after.text, "overdrive_db_statements_total")
+    assert statements > _metric(before, "overdrive_db_statements_total")
+    assert _metric(after.text, 'overdrive_cache_requests_total{result="hit"') >= 2
+    assert _metric(after.text, "overdrive_process_resident_memory_bytes") > 0
+    # Hits never reach the routing, yet they are counted as requests.
+    assert _metric(after.text, "overdrive_http_requests_total") >= 3
+
+
+async def test_plain_mode_has_no_overdrive(deploy: Deploy) -> None:
+    """The "before" of the demo: no response cache, no caching headers, no /metrics."""
+    deployment = await deploy(optimised=False)
+    listing = f"{deployment.item()}/versions"
+    for _ in range(2):
+        response = await deployment.get(listing, "viewer")
+        assert response.status_code == 200
+        assert "x-cache" not in response.headers
+        assert "server-timing" not in response.headers
+        assert "cache-control" not in response.headers
+    assert deployment.state.overdrive is None
+    assert (await deployment.client.get("/metrics")).status_code == 404
