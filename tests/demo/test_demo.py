@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -11,9 +12,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import asyncpg
 import pytest
+import redis
 
-from overdrive.demo.drive import hit_ratio
+from overdrive.demo.drive import hit_ratio, read_hit_ratio
 from overdrive.demo.memory import MIB, LinearMemory, MemoryAtSize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,9 +54,14 @@ def test_quick_demo_prints_measured_figures_for_both_modes(tmp_path: Path) -> No
     rps = re.search(rf"│ requests/s +│ +({NUMBER}) │ +({NUMBER}) │", output)
     assert rps is not None, output
     assert all(float(v.replace(",", "")) > 0 for v in rps.groups()), output
-    queries = re.search(rf"│ DB queries per request +│ +({NUMBER}) │ +({NUMBER}) │", output)
+    # Plain has no /metrics, so its statements are the demo's count; optimised reads its own.
+    queries = re.search(
+        rf"│ DB queries per request +│ +({NUMBER}) \(demo counter\) │ +({NUMBER}) \(/metrics\) │",
+        output,
+    )
     assert queries is not None, output
-    assert re.search(r"│ cache hit ratio +│ +n/a \(no cache\) │ +[\d.]+% │", output), output
+    for row in ("cacheable reads answered from cache", "cache lookups that hit \\(all keys\\)"):
+        assert re.search(rf"│ {row} +│ +n/a \(no cache\) │ +[\d.]+% │", output), output
     assert re.search(r"│ server memory \(RSS\) +│ +[\d,]+ MiB │ +[\d,]+ MiB │", output), output
     assert "version list p95 < 1 s" in output
     memory = re.search(
@@ -68,6 +76,50 @@ def test_quick_demo_prints_measured_figures_for_both_modes(tmp_path: Path) -> No
         report = reports / f"{mode}.html"
         assert report.is_file()
         assert "list versions" in report.read_text(encoding="utf-8")
+
+
+@pytest.mark.timeout(150)
+def test_quick_demo_on_postgres_and_redis_leaves_nothing_behind(
+    tmp_path: Path, postgres_url: str, redis_url: str
+) -> None:
+    """On Postgres + Redis both modes are measured, and the run's schemas and keys go."""
+    result = _overdrive(
+        "demo",
+        "--quick",
+        "--duration",
+        "6",
+        "--database-url",
+        postgres_url,
+        "--redis-url",
+        redis_url,
+        "--report-dir",
+        str(tmp_path),
+        cwd=ROOT,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert re.search(rf"│ requests/s +│ +({NUMBER}) │ +({NUMBER}) │", output), output
+    assert re.search(
+        r"│ cacheable reads answered from cache +│ +n/a \(no cache\) │ +[\d.]+% │", output
+    )
+    run_id = re.search(r"schemas of this run: overdrive_demo_([0-9a-f]+)_\*", output)
+    assert run_id is not None, output
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert not list(client.scan_iter(match=f"*overdrive-demo-{run_id.group(1)}-*"))
+    finally:
+        client.close()
+    assert asyncio.run(_count_schemas(postgres_url, f"overdrive_demo_{run_id.group(1)}_%")) == 0
+
+
+async def _count_schemas(url: str, pattern: str) -> int:
+    connection = await asyncpg.connect(url)
+    try:
+        query = "select count(*) from pg_namespace where nspname like $1"
+        return int(await connection.fetchval(query, pattern))
+    finally:
+        await connection.close()
 
 
 def test_demo_outside_a_checkout_says_where_to_run_it(tmp_path: Path) -> None:
@@ -93,11 +145,20 @@ def test_hit_ratio_is_the_difference_of_two_counter_snapshots() -> None:
     assert hit_ratio(before, before) is None
 
 
+def test_read_hit_ratio_counts_fresh_and_stale_answers_over_lookups() -> None:
+    """Response-cache hits and stale answers over all its lookups between two snapshots."""
+    before = {"hit": 5, "stale": 0, "miss": 5, "bypass": 3, "stored": 5}
+    after = {"hit": 35, "stale": 10, "miss": 25, "bypass": 90, "stored": 20}
+    assert read_hit_ratio(before, after) == pytest.approx(40 / 60)
+    assert read_hit_ratio({}, {}) is None
+    assert read_hit_ratio(before, before) is None
+
+
 @pytest.mark.timeout(150)
 def test_quick_demo_serves_the_optimised_app_until_interrupted(tmp_path: Path) -> None:
     """--serve prints the app's URL after the tables, the app answers there, SIGINT ends 0."""
     process = subprocess.Popen(
-        [*COMMAND, "demo", "--quick", "--serve", "--report-dir", str(tmp_path)],
+        [*COMMAND, "demo", "--quick", "--duration", "4", "--serve", "--report-dir", str(tmp_path)],
         cwd=ROOT,
         env=ENVIRONMENT,
         stdout=subprocess.PIPE,

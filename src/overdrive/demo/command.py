@@ -140,6 +140,12 @@ def _run(
     run_id = secrets.token_hex(4)
     half = half_sizes(sizes)
     results: dict[str, ModeResult] = {}
+    if database_url is not None:
+        console.print(
+            f"Postgres schemas of this run: overdrive_demo_{run_id}_* (dropped at the end)"
+        )
+    if redis_url is not None:
+        console.print(f"Redis keys of this run: overdrive-demo-{run_id}-* (deleted at the end)")
     with contextlib.ExitStack() as cleanup:
         workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="overdrive-demo-")))
         if redis_url is not None:
