@@ -60,7 +60,12 @@ def test_quick_demo_prints_measured_figures_for_both_modes(tmp_path: Path) -> No
         output,
     )
     assert queries is not None, output
-    for row in ("cacheable reads answered from cache", "cache lookups that hit \\(all keys\\)"):
+    for row in (
+        "cacheable reads answered from cache",
+        "cacheable reads of a URL first asked now",
+        "repeated cacheable reads answered from cache",
+        "cache lookups that hit \\(all keys\\)",
+    ):
         assert re.search(rf"│ {row} +│ +n/a \(no cache\) │ +[\d.]+% │", output), output
     assert re.search(r"│ server memory \(RSS\) +│ +[\d,]+ MiB │ +[\d,]+ MiB │", output), output
     assert "version list p95 < 1 s" in output

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -32,11 +33,19 @@ from overdrive.demo.table import endpoint_table, summary_table, targets_table
 from overdrive.errors import OverdriveError
 from overdrive.load import parse_stages
 
-__all__ = ["demo"]
+__all__ = ["Outcome", "demo", "run_demo", "seed_sizes"]
 
 # (name, optimised, on half the versions): the last run is the memory's second size.
 RUNS = (("plain", False, False), ("optimised", True, False), ("optimised-half", True, True))
-QUICK = {"items": 20, "large_items": 2, "large_versions": 1000, "versions": 40, "body": 20_000}
+QUICK = {
+    "items": 20,
+    "large_items": 2,
+    "large_versions": 1000,
+    "versions": 40,
+    "max_body_bytes": 20_000,
+}
+SECONDS, QUICK_SECONDS = 120.0, 20.0
+"""Seconds of load in all, shared equally by the three runs."""
 
 
 def demo(
@@ -78,36 +87,51 @@ def demo(
     """Run the reference app plain, then optimised, under the same load; print before/after."""
     console = Console()
     try:
-        versioning = import_example()
-        defaults = versioning.SeedSizes()
-        sizes = versioning.SeedSizes(
-            items=items or (QUICK["items"] if quick else defaults.items),
-            large_items=(
-                large_items
-                if large_items is not None
-                else (QUICK["large_items"] if quick else defaults.large_items)
-            ),
-            large_versions=large_versions
-            or (QUICK["large_versions"] if quick else defaults.large_versions),
-            versions=versions or (QUICK["versions"] if quick else defaults.versions),
-            max_body_bytes=QUICK["body"] if quick else defaults.max_body_bytes,
+        sizes = seed_sizes(
+            quick,
+            items=items,
+            large_items=large_items,
+            large_versions=large_versions,
+            versions=versions,
         )
-        total = duration if duration is not None else (20.0 if quick else 120.0)
+        total = duration if duration is not None else (QUICK_SECONDS if quick else SECONDS)
         if total < 4 or users < 1:
             raise DemoError("--duration must be at least 4 s and --users at least 1")
-        _run(
+        run_demo(
             sizes,
-            total,
-            users,
-            database_url,
-            redis_url,
-            report_dir,
-            console,
+            total=total,
+            users=users,
+            database_url=database_url,
+            redis_url=redis_url,
+            report_dir=report_dir,
+            console=console,
             serve_port=port if serve else None,
         )
     except (OverdriveError, ValueError) as error:
         console.print(f"[red]demo failed:[/red] {error}")
         raise typer.Exit(1) from error
+
+
+def seed_sizes(
+    quick: bool,
+    *,
+    items: int | None = None,
+    large_items: int | None = None,
+    large_versions: int | None = None,
+    versions: int | None = None,
+) -> Any:
+    """The reference app's `SeedSizes`: the default data set, or --quick's, with overrides."""
+    versioning = import_example()
+    base = versioning.SeedSizes(**QUICK) if quick else versioning.SeedSizes()
+    overrides = {
+        "items": items,
+        "large_items": large_items,
+        "large_versions": large_versions,
+        "versions": versions,
+    }
+    return dataclasses.replace(
+        base, **{name: value for name, value in overrides.items() if value is not None}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,15 +142,16 @@ class Outcome:
     memory: LinearMemory | None
 
 
-def _run(
+def run_demo(
     sizes: Any,
+    *,
     total: float,
     users: int,
     database_url: str | None,
     redis_url: str | None,
     report_dir: Path,
     console: Console,
-    serve_port: int | None,
+    serve_port: int | None = None,
 ) -> Outcome:
     """Seed, serve and load each run in turn; with `serve_port`, then keep serving.
 

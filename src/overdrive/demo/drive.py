@@ -6,8 +6,10 @@ app's `/stats` counters before and after the load, the share of cacheable reads 
 response cache answered (the hit ratio the target is about) and the share of all cache
 lookups that hit (token and address lookups included); statements per request from the
 app's own `/metrics` when it has one (optimised), else from the statement counter the
-served app carries (plain: an app without Overdrive has no metrics to read); and the
-server's RSS once it is up (idle) and at the end of the load.
+served app carries (plain: an app without Overdrive has no metrics to read); from that
+counter too, the share of cacheable reads asking for a URL for the first time (the
+misses no cache avoids); and the server's RSS once it is up (idle) and at the end of
+the load.
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class ModeResult:
     """Cacheable reads (GETs the response cache looked up) answered from it."""
     hit_ratio: float | None
     """Every cache lookup, response-level or not (token, item address, diff)."""
+    first_read_share: float | None
+    """Cacheable reads that asked for a URL for the first time (no cache can answer)."""
     statements_per_request: float | None
     statements_source: str
     rss_idle_bytes: int
@@ -134,6 +138,7 @@ def drive_mode(
             stats_before.get("responses", {}), stats_after.get("responses", {})
         ),
         hit_ratio=hit_ratio(stats_before["cache"], stats_after["cache"]),
+        first_read_share=_share(counted_before, counted_after, "first_reads", "reads"),
         statements_per_request=per_request,
         statements_source=source,
         rss_idle_bytes=rss_idle,
@@ -152,3 +157,8 @@ def _statements_per_request(
     requests = after["requests"] - before["requests"]
     statements = after["statements"] - before["statements"]
     return (statements / requests if requests else None), "demo counter"
+
+
+def _share(before: dict[str, int], after: dict[str, int], part: str, whole: str) -> float | None:
+    total = after.get(whole, 0) - before.get(whole, 0)
+    return (after.get(part, 0) - before.get(part, 0)) / total if total > 0 else None

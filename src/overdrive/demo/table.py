@@ -21,6 +21,7 @@ __all__ = [
     "TARGETS",
     "Target",
     "endpoint_table",
+    "missed_targets",
     "summary_table",
     "targets_table",
 ]
@@ -110,6 +111,14 @@ def _ratio(value: float | None) -> str:
     return f"{value:.1%}" if value is not None else "n/a (no cache)"
 
 
+def _repeated(result: ModeResult) -> float | None:
+    """Hits over the reads a cache could have answered: those of a URL asked before."""
+    hits, first = result.read_hit_ratio, result.first_read_share
+    if hits is None or first is None or first >= 1:
+        return None
+    return hits / (1 - first)
+
+
 def summary_table(results: Sequence[ModeResult]) -> Table:
     table = Table(title="Whole run")
     table.add_column("figure")
@@ -122,6 +131,11 @@ def summary_table(results: Sequence[ModeResult]) -> Table:
     row("requests/s", [f"{r.document['total']['rps']:,.1f}" for r in results])
     row("error rate", [f"{r.document['total']['error_rate']:.2%}" for r in results])
     row("cacheable reads answered from cache", [_ratio(r.read_hit_ratio) for r in results])
+    row(
+        "cacheable reads of a URL first asked now",
+        [_ratio(r.first_read_share) for r in results],
+    )
+    row("repeated cacheable reads answered from cache", [_ratio(_repeated(r)) for r in results])
     row("cache lookups that hit (all keys)", [_ratio(r.hit_ratio) for r in results])
     row(
         "DB queries per request",
@@ -158,3 +172,11 @@ def targets_table(results: Sequence[ModeResult], memory: LinearMemory | None) ->
         cells.append(f"{memory.show()} {mark}")
     table.add_row(MEMORY_LABEL, *cells)
     return table
+
+
+def missed_targets(result: ModeResult, memory: LinearMemory | None) -> list[str]:
+    """The targets `result` missed or could not measure (memory: optimised results only)."""
+    missed = [target.label for target in TARGETS if not target.met(result)]
+    if result.optimised and (memory is None or not memory.met):
+        missed.append(MEMORY_LABEL)
+    return missed
