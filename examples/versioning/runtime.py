@@ -99,7 +99,8 @@ class Runtime:
             task.cancel()
         with contextlib.suppress(BaseException):
             await asyncio.gather(*list(self.background), return_exceptions=True)
-        if self.observability is not None:
+        # Under a server, Observability saw the lifespan's shutdown first and stopped.
+        if self.observability is not None and self.observability.started:
             await self.observability.aclose()
         if self.overdrive is not None:
             await self.overdrive.close()

@@ -149,8 +149,7 @@ async def test_slow_log_dump_round_trips_through_the_cli(
     events_engine: AsyncEngine, seeded_schema: str, postgres_url: str, tmp_path: Path
 ) -> None:
     """Statements captured by the slow log (asyncpg $n) are advised by `overdrive advise`."""
-    insight = instrument(events_engine, slow_query_ms=0, capture_plans=False)
-    try:
+    with instrument(events_engine, slow_query_ms=0, capture_plans=False) as insight:
         async with events_engine.connect() as conn:
             await conn.execute(
                 text(
@@ -159,8 +158,6 @@ async def test_slow_log_dump_round_trips_through_the_cli(
                 ),
                 {"account": 42, "since": datetime.datetime(2026, 3, 1)},
             )
-    finally:
-        insight.close()
     log = tmp_path / "slow.json"
     log.write_text(json.dumps(insight.slow_queries()))
     argv = ["advise", postgres_url, "--from-log", str(log), "--json"]

@@ -16,8 +16,7 @@ from tests.db.models import Author
 
 async def test_request_scope_counts_statements_and_shapes(engine: AsyncEngine) -> None:
     """A scope sees each statement once, with its duration and its normalised shape."""
-    insight = instrument(engine)
-    try:
+    with instrument(engine) as insight:
         with insight.request_scope() as stats:
             async with engine.connect() as conn:
                 for value in (1, 2, 3):
@@ -27,20 +26,15 @@ async def test_request_scope_counts_statements_and_shapes(engine: AsyncEngine) -
         assert list(stats.shapes.values()) == [3]
         assert next(iter(stats.shapes)) == "SELECT ? + ?"
         assert stats.server_timing() == f'db;dur={stats.duration_ms:.1f};desc="3 queries"'
-    finally:
-        insight.close()
 
 
 async def test_statements_outside_a_scope_count_only_globally(sqlite_engine: AsyncEngine) -> None:
     """Without a scope the engine-wide counters still move; no scope is touched."""
-    insight = instrument(sqlite_engine)
-    try:
+    with instrument(sqlite_engine) as insight:
         async with sqlite_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
         assert insight.current() is None
         assert insight.stats()["statements"] == 1
-    finally:
-        insight.close()
 
 
 async def test_concurrent_requests_keep_separate_counts(sqlite_engine: AsyncEngine) -> None:
@@ -63,36 +57,29 @@ async def test_concurrent_requests_keep_separate_counts(sqlite_engine: AsyncEngi
 
 async def test_nested_watch_feeds_the_enclosing_request(sqlite_engine: AsyncEngine) -> None:
     """A statement inside watch() counts in the watch block and in the request around it."""
-    insight = instrument(sqlite_engine)
-    try:
+    with instrument(sqlite_engine) as insight:
         with insight.request_scope() as request:
             async with sqlite_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
                 with insight.watch() as block:
                     await conn.execute(text("SELECT 2"))
         assert (request.count, block.count) == (2, 1)
-    finally:
-        insight.close()
 
 
 def test_sync_engine_is_instrumented(pg_sync_engine: Engine) -> None:
     """A plain sync engine (psycopg) is counted the same way."""
-    insight = instrument(pg_sync_engine)
-    try:
+    with instrument(pg_sync_engine) as insight:
         with insight.watch() as stats, Session(pg_sync_engine) as session:
             session.add(Author(name="a"))
             session.commit()
             session.scalars(select(Author)).all()
         assert stats.count >= 2
         assert any(shape.startswith("INSERT INTO authors") for shape in stats.shapes)
-    finally:
-        insight.close()
 
 
 async def test_unsampled_scope_counts_but_tracks_no_shapes(sqlite_engine: AsyncEngine) -> None:
     """With sample_rate=0 a request keeps count and time but no shapes and no N+1."""
-    insight = instrument(sqlite_engine, sample_rate=0.0, raise_on_n_plus_one=True)
-    try:
+    with instrument(sqlite_engine, sample_rate=0.0, raise_on_n_plus_one=True) as insight:
         with insight.request_scope() as stats:
             async with sqlite_engine.connect() as conn:
                 for _ in range(10):
@@ -101,8 +88,6 @@ async def test_unsampled_scope_counts_but_tracks_no_shapes(sqlite_engine: AsyncE
         assert not stats.sampled
         assert not stats.shapes
         assert insight.n_plus_one_reports() == []
-    finally:
-        insight.close()
 
 
 
@@ -141,8 +126,7 @@ async def run_three(conn: AsyncConnection) -> None:
 
 async def test_expect_queries_fails_a_block_over_budget(sqlite_engine: AsyncEngine) -> None:
     """expect_queries(at_most=N) passes at N and raises QueryBudgetError, listing shapes, past N."""
-    insight = instrument(sqlite_engine)
-    try:
+    with instrument(sqlite_engine) as insight:
         async with sqlite_engine.connect() as conn:
             with insight.expect_queries(at_most=2) as stats:
                 await conn.execute(text("SELECT 1"))
@@ -153,5 +137,3 @@ async def test_expect_queries_fails_a_block_over_budget(sqlite_engine: AsyncEngi
                 insight.expect_queries(at_most=2),
             ):
                 await run_three(conn)
-    finally:
-        insight.close()

@@ -30,8 +30,7 @@ class Recorder:
 async def test_commit_invalidates_tables_and_rows_in_one_batch(engine: AsyncEngine) -> None:
     """Inserts of two tables in one transaction: one call with table and table:pk tags."""
     recorder = Recorder()
-    insight = instrument(engine, invalidator=recorder)
-    try:
+    with instrument(engine, invalidator=recorder) as insight:
         async with AsyncSession(engine) as session:
             author = Author(id=1, name="a", books=[Book(id=10, title="t"), Book(id=11, title="u")])
             session.add(author)
@@ -42,15 +41,12 @@ async def test_commit_invalidates_tables_and_rows_in_one_batch(engine: AsyncEngi
             ("authors", "authors:1", "books", "books:10", "books:11"),
         ]
         assert insight.stats()["invalidation_batches"] == 1
-    finally:
-        insight.close()
 
 
 async def test_rollback_invalidates_nothing(engine: AsyncEngine) -> None:
     """A flushed then rolled-back transaction sends no tag; the next commit sends only its own."""
     recorder = Recorder()
-    insight = instrument(engine, invalidator=recorder)
-    try:
+    with instrument(engine, invalidator=recorder):
         async with AsyncSession(engine) as session:
             session.add(Author(id=5, name="gone"))
             await session.flush()
@@ -59,8 +55,6 @@ async def test_rollback_invalidates_nothing(engine: AsyncEngine) -> None:
             session.add(Author(id=6, name="kept"))
             await session.commit()
         assert recorder.batches == [("authors", "authors:6")]
-    finally:
-        insight.close()
 
 
 async def test_invalidation_runs_after_the_commit_is_visible(pg_engine: AsyncEngine) -> None:
@@ -71,14 +65,11 @@ async def test_invalidation_runs_after_the_commit_is_visible(pg_engine: AsyncEng
         async with AsyncSession(pg_engine) as other:
             seen.append(await other.scalar(select(Author.name).where(Author.id == 3)))
 
-    insight = instrument(pg_engine, invalidator=invalidator)
-    try:
+    with instrument(pg_engine, invalidator=invalidator):
         async with AsyncSession(pg_engine) as session:
             session.add(Author(id=3, name="visible"))
             await session.commit()
         assert seen == ["visible"]
-    finally:
-        insight.close()
 
 
 async def test_updates_deletes_and_user_mappings(sqlite_engine: AsyncEngine) -> None:
@@ -108,8 +99,7 @@ async def test_updates_deletes_and_user_mappings(sqlite_engine: AsyncEngine) -> 
 async def test_bulk_statements_invalidate_their_table(sqlite_engine: AsyncEngine) -> None:
     """ORM bulk UPDATE/DELETE statements invalidate the whole table tag."""
     recorder = Recorder()
-    insight = instrument(sqlite_engine, invalidator=recorder)
-    try:
+    with instrument(sqlite_engine, invalidator=recorder):
         async with AsyncSession(sqlite_engine) as session:
             session.add(Author(id=1, name="a"))
             await session.commit()
@@ -118,8 +108,6 @@ async def test_bulk_statements_invalidate_their_table(sqlite_engine: AsyncEngine
             await session.execute(delete(Book))
             await session.commit()
         assert recorder.batches == [("authors", "books")]
-    finally:
-        insight.close()
 
 
 async def test_a_failing_invalidator_does_not_undo_the_commit(
@@ -130,8 +118,7 @@ async def test_a_failing_invalidator_does_not_undo_the_commit(
     async def broken(*tags: str) -> None:
         raise RuntimeError("cache down")
 
-    insight = instrument(sqlite_engine, invalidator=broken)
-    try:
+    with instrument(sqlite_engine, invalidator=broken) as insight:
         async with AsyncSession(sqlite_engine) as session:
             session.add(Author(id=9, name="a"))
             await session.commit()
@@ -139,8 +126,6 @@ async def test_a_failing_invalidator_does_not_undo_the_commit(
             assert await session.get(Author, 9) is not None
         assert insight.stats()["invalidation_failures"] == 1
         assert "invalidation after commit failed" in caplog.text
-    finally:
-        insight.close()
 
 
 async def test_other_engines_are_not_watched(
@@ -148,27 +133,21 @@ async def test_other_engines_are_not_watched(
 ) -> None:
     """Only sessions bound to the instrumented engine produce invalidations."""
     recorder = Recorder()
-    insight = instrument(sqlite_engine, invalidator=recorder)
-    try:
+    with instrument(sqlite_engine, invalidator=recorder):
         async with AsyncSession(pg_engine) as session:
             session.add(Author(id=1, name="elsewhere"))
             await session.commit()
         assert recorder.batches == []
-    finally:
-        insight.close()
 
 
 def test_sync_sessions_call_the_async_invalidator(sqlite_path_engine: Engine) -> None:
     """A sync Session outside any event loop still gets its batch delivered."""
     recorder = Recorder()
-    insight = instrument(sqlite_path_engine, invalidator=recorder)
-    try:
+    with instrument(sqlite_path_engine, invalidator=recorder):
         with Session(sqlite_path_engine) as session:
             session.add(Author(id=2, name="sync"))
             session.commit()
         assert recorder.batches == [("authors", "authors:2")]
-    finally:
-        insight.close()
 
 
 async def test_the_invalidator_can_be_set_later(sqlite_engine: AsyncEngine) -> None:
@@ -187,14 +166,11 @@ async def test_the_invalidator_can_be_set_later(sqlite_engine: AsyncEngine) -> N
 
 def test_invalidate_on_needs_a_class_and_a_callable(sqlite_path_engine: Engine) -> None:
     """invalidate_on with a non-class or a non-callable is a ConfigurationError."""
-    insight = instrument(sqlite_path_engine)
-    try:
+    with instrument(sqlite_path_engine) as insight:
         with pytest.raises(ConfigurationError):
             insight.invalidate_on("books", lambda obj: [])
         with pytest.raises(ConfigurationError):
             insight.invalidate_on(Book, "books")
-    finally:
-        insight.close()
 
 
 async def cached_name(cache: Cache, engine: AsyncEngine, loads: list[int]) -> str | None:
@@ -250,16 +226,13 @@ async def test_a_commit_evicts_the_cached_row_from_the_real_cache(
 async def test_tags_are_plain_strings(sqlite_engine: AsyncEngine) -> None:
     """Tags are exact `str` (not SQLAlchemy's quoted_name), as strict tag checks require."""
     recorder = Recorder()
-    insight = instrument(sqlite_engine, invalidator=recorder)
-    try:
+    with instrument(sqlite_engine, invalidator=recorder):
         async with AsyncSession(sqlite_engine) as session:
             session.add(Author(id=1, name="a"))
             await session.commit()
             await session.execute(update(Author).values(name="b"))
             await session.commit()
         assert all(type(tag) is str for batch in recorder.batches for tag in batch)
-    finally:
-        insight.close()
 
 
 async def test_sync_sessions_in_worker_threads_use_the_app_loop(
@@ -288,8 +261,7 @@ async def test_sync_sessions_in_worker_threads_use_the_app_loop(
 async def test_savepoints_wait_for_the_outer_commit(engine: AsyncEngine) -> None:
     """Releasing or rolling back a SAVEPOINT sends nothing; the outer COMMIT sends all tags."""
     recorder = Recorder()
-    insight = instrument(engine, invalidator=recorder)
-    try:
+    with instrument(engine, invalidator=recorder):
         async with AsyncSession(engine) as session:
             session.add(Author(id=1, name="outer"))
             await session.flush()
@@ -304,8 +276,6 @@ async def test_savepoints_wait_for_the_outer_commit(engine: AsyncEngine) -> None
             await session.commit()
         assert len(recorder.batches) == 1
         assert {"authors:1", "authors:2"} <= set(recorder.batches[0])
-    finally:
-        insight.close()
 
 
 def test_rolled_back_bulk_writes_do_not_leak_into_the_next_transaction(tmp_path: Path) -> None:
@@ -313,8 +283,7 @@ def test_rolled_back_bulk_writes_do_not_leak_into_the_next_transaction(tmp_path:
     engine = create_engine(f"sqlite:///{tmp_path / 'one.db'}", poolclass=StaticPool)
     Base.metadata.create_all(engine)
     recorder = Recorder()
-    insight = instrument(engine, invalidator=recorder)
-    try:
+    with instrument(engine, invalidator=recorder):
         with Session(engine) as session:
             session.execute(update(Author).values(name="never"))
             session.rollback()
@@ -324,6 +293,4 @@ def test_rolled_back_bulk_writes_do_not_leak_into_the_next_transaction(tmp_path:
             session.execute(Author.__table__.insert().values(id=5, name="core"))
             session.commit()
         assert recorder.batches == [("books", "books:1"), ("authors",)]
-    finally:
-        insight.close()
         engine.dispose()

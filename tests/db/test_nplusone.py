@@ -31,8 +31,7 @@ async def read_books_one_by_one(authors: Sequence[Author]) -> None:
 async def test_lazy_loads_in_a_loop_raise_in_test_mode(engine: AsyncEngine) -> None:
     """Reading each author's lazy `books` in a loop raises NPlusOneError naming this file."""
     await seed(engine)
-    insight = instrument(engine, raise_on_n_plus_one=True)
-    try:
+    with instrument(engine, raise_on_n_plus_one=True) as insight:
         async with AsyncSession(engine) as session:
             authors = (await session.scalars(select(Author).order_by(Author.id))).all()
             with pytest.raises(NPlusOneError) as caught, insight.watch():
@@ -43,8 +42,6 @@ async def test_lazy_loads_in_a_loop_raise_in_test_mode(engine: AsyncEngine) -> N
         assert report.location.startswith(__file__)
         assert "read_books_one_by_one" in report.location
         assert insight.stats()["n_plus_one_detections"] == 1
-    finally:
-        insight.close()
 
 
 async def test_explicit_queries_in_a_loop_are_logged_once(
@@ -52,8 +49,7 @@ async def test_explicit_queries_in_a_loop_are_logged_once(
 ) -> None:
     """Production mode logs one warning with the calling line and keeps a report."""
     await seed(pg_engine)
-    insight = instrument(pg_engine)
-    try:
+    with instrument(pg_engine) as insight:
         with caplog.at_level(logging.WARNING, "overdrive.db"), insight.request_scope() as stats:
             async with AsyncSession(pg_engine) as session:
                 for author_id in range(1, 7):
@@ -66,15 +62,12 @@ async def test_explicit_queries_in_a_loop_are_logged_once(
         warnings = [record for record in caplog.records if "N+1" in record.getMessage()]
         assert len(warnings) == 1
         assert __file__ in warnings[0].getMessage()
-    finally:
-        insight.close()
 
 
 async def test_a_batch_in_query_is_no_false_alarm(engine: AsyncEngine) -> None:
     """selectinload fetches every author's books in one IN query: no N+1."""
     await seed(engine, authors=20)
-    insight = instrument(engine, raise_on_n_plus_one=True)
-    try:
+    with instrument(engine, raise_on_n_plus_one=True) as insight:
         with insight.watch() as stats:
             async with AsyncSession(engine) as session:
                 result = await session.scalars(select(Author).options(selectinload(Author.books)))
@@ -83,22 +76,17 @@ async def test_a_batch_in_query_is_no_false_alarm(engine: AsyncEngine) -> None:
         assert sum(len(author.books) for author in authors) == 40
         assert stats.count == 2
         assert insight.n_plus_one_reports() == []
-    finally:
-        insight.close()
 
 
 async def test_below_the_threshold_is_not_an_n_plus_one(sqlite_engine: AsyncEngine) -> None:
     """Four repeats under the default threshold of five are fine."""
     await seed(sqlite_engine)
-    insight = instrument(sqlite_engine, raise_on_n_plus_one=True)
-    try:
+    with instrument(sqlite_engine, raise_on_n_plus_one=True) as insight:
         with insight.watch() as stats:
             async with AsyncSession(sqlite_engine) as session:
                 for author_id in range(1, 5):
                     await session.get(Author, author_id)
         assert stats.count == 4
-    finally:
-        insight.close()
 
 
 def test_sync_lazy_loads_are_caught(pg_sync_engine: Engine) -> None:
@@ -107,28 +95,22 @@ def test_sync_lazy_loads_are_caught(pg_sync_engine: Engine) -> None:
         for index in range(6):
             session.add(Author(name=f"a{index}", books=[Book(title="t")]))
         session.commit()
-    insight = instrument(pg_sync_engine, raise_on_n_plus_one=True, n_plus_one_threshold=3)
-    try:
+    with instrument(pg_sync_engine, raise_on_n_plus_one=True, n_plus_one_threshold=3) as insight:
         with Session(pg_sync_engine) as session, insight.watch():
             authors = session.scalars(select(Author)).all()
             with pytest.raises(NPlusOneError) as caught:
                 sum(len(author.books) for author in authors)
         assert caught.value.report.threshold == 3
         assert caught.value.report.location.startswith(__file__)
-    finally:
-        insight.close()
 
 
 async def test_a_shape_is_reported_once_per_scope(sqlite_engine: AsyncEngine) -> None:
     """Twenty repeats are one report, and a nested watch does not double it."""
     await seed(sqlite_engine)
-    insight = instrument(sqlite_engine)
-    try:
+    with instrument(sqlite_engine) as insight:
         with insight.request_scope():
             async with AsyncSession(sqlite_engine) as session:
                 with insight.watch():
                     for _ in range(20):
                         await session.scalars(select(Book).where(Book.author_id == 1))
         assert len(insight.n_plus_one_reports()) == 1
-    finally:
-        insight.close()

@@ -13,8 +13,7 @@ from tests.db.models import Author
 
 async def test_stats_are_json_ready_with_pool_gauges(pg_engine: AsyncEngine) -> None:
     """stats() is plain data: counters plus the pool's size, checked-out and wait time."""
-    insight = instrument(pg_engine)
-    try:
+    with instrument(pg_engine) as insight:
         async with AsyncSession(pg_engine) as session:
             await session.execute(select(Author))
             inside = insight.stats()["pool"]["checked_out"]
@@ -25,21 +24,16 @@ async def test_stats_are_json_ready_with_pool_gauges(pg_engine: AsyncEngine) -> 
         assert stats["pool"]["checked_out"] == 0
         assert stats["pool"]["size"] == 5
         assert stats["pool"]["waits"] >= 1
-    finally:
-        insight.close()
 
 
 async def test_pool_waits_are_still_counted_after_dispose(pg_engine: AsyncEngine) -> None:
     """engine.dispose() replaces the pool; the next scope wraps the new one."""
-    insight = instrument(pg_engine)
-    try:
+    with instrument(pg_engine) as insight:
         await pg_engine.dispose()
         with insight.request_scope():
             async with pg_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         assert insight.stats()["pool"]["waits"] >= 1
-    finally:
-        insight.close()
 
 
 def test_pools_without_a_size_report_none(sqlite_path_engine: Engine) -> None:
@@ -48,14 +42,11 @@ def test_pools_without_a_size_report_none(sqlite_path_engine: Engine) -> None:
     from sqlalchemy.pool import NullPool
 
     engine = create_engine(sqlite_path_engine.url, poolclass=NullPool)
-    insight = instrument(engine)
-    try:
+    with instrument(engine) as insight:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
         pool = insight.stats()["pool"]
         assert pool["pool_class"] == "NullPool"
         assert pool["size"] is None
         assert pool["waits"] == 1
-    finally:
-        insight.close()
         engine.dispose()

@@ -15,8 +15,7 @@ from tests.db.models import Author
 
 async def test_postgres_slow_query_has_a_json_plan(pg_engine: AsyncEngine) -> None:
     """A statement over slow_query_ms is logged with its EXPLAIN (FORMAT JSON) plan."""
-    insight = instrument(pg_engine, slow_query_ms=30)
-    try:
+    with instrument(pg_engine, slow_query_ms=30) as insight:
         async with pg_engine.connect() as conn:
             await conn.execute(
                 text("SELECT a.id FROM authors a, pg_sleep(0.05) WHERE a.name = :name"),
@@ -36,14 +35,11 @@ async def test_postgres_slow_query_has_a_json_plan(pg_engine: AsyncEngine) -> No
         assert insight.stats()["slow_statements"] == 1
         assert insight.stats()["plans_captured"] == 1
         assert insight.stats()["statements"] == 2
-    finally:
-        insight.close()
 
 
 async def test_sqlite_slow_query_has_a_query_plan(sqlite_engine: AsyncEngine) -> None:
     """On SQLite the plan is EXPLAIN QUERY PLAN's rows; a full scan reads `SCAN authors`."""
-    insight = instrument(sqlite_engine, slow_query_ms=0, redact_parameters=False)
-    try:
+    with instrument(sqlite_engine, slow_query_ms=0, redact_parameters=False) as insight:
         async with AsyncSession(sqlite_engine) as session:
             await session.scalars(select(Author).where(Author.name == "x"))
         await insight.drain()
@@ -51,14 +47,11 @@ async def test_sqlite_slow_query_has_a_query_plan(sqlite_engine: AsyncEngine) ->
         assert entry["parameters"] == ["x"]
         assert entry["plan_status"] == "captured"
         assert any(row["detail"].startswith("SCAN authors") for row in entry["plan"])
-    finally:
-        insight.close()
 
 
 def test_sync_engine_plans_are_captured_by_the_worker(pg_sync_engine: Engine) -> None:
     """A sync engine's plan is captured in the background thread, not in the caller."""
-    insight = instrument(pg_sync_engine, slow_query_ms=0)
-    try:
+    with instrument(pg_sync_engine, slow_query_ms=0) as insight:
         with Session(pg_sync_engine) as session:
             session.scalars(select(Author).where(Author.id == 3)).all()
         insight.plans.wait()
@@ -66,14 +59,11 @@ def test_sync_engine_plans_are_captured_by_the_worker(pg_sync_engine: Engine) ->
         assert entry["plan_status"] == "captured"
         assert entry["plan"][0]["Plan"]["Node Type"]
         json.dumps(insight.slow_queries())
-    finally:
-        insight.close()
 
 
 async def test_plans_are_rate_limited_per_shape(sqlite_engine: AsyncEngine) -> None:
     """Repeats of one slow shape get one plan; the rest are marked as skipped."""
-    insight = instrument(sqlite_engine, slow_query_ms=0)
-    try:
+    with instrument(sqlite_engine, slow_query_ms=0) as insight:
         async with sqlite_engine.connect() as conn:
             for value in range(3):
                 await conn.execute(text("SELECT :v + 1"), {"v": value})
@@ -81,27 +71,23 @@ async def test_plans_are_rate_limited_per_shape(sqlite_engine: AsyncEngine) -> N
         statuses = [entry["plan_status"] for entry in insight.slow_queries()]
         assert statuses == ["captured", "skipped", "skipped"]
         assert insight.slow_queries()[1]["plan_error"] == "plan rate limit"
-    finally:
-        insight.close()
 
 
 async def test_the_ring_buffer_keeps_the_newest(sqlite_engine: AsyncEngine) -> None:
     """The slow log holds at most slow_log_size entries, newest last."""
-    insight = instrument(sqlite_engine, slow_query_ms=0, slow_log_size=3, capture_plans=False)
-    try:
+    with instrument(
+        sqlite_engine, slow_query_ms=0, slow_log_size=3, capture_plans=False
+    ) as insight:
         async with sqlite_engine.connect() as conn:
             for value in range(5):
                 await conn.execute(text(f"SELECT {value}"))
         statements = [entry["statement"] for entry in insight.slow_queries()]
         assert statements == ["SELECT 2", "SELECT 3", "SELECT 4"]
-    finally:
-        insight.close()
 
 
 async def test_writes_are_logged_but_not_replanned_in_bulk(sqlite_engine: AsyncEngine) -> None:
     """executemany has no single plan: it is logged with plan_status skipped."""
-    insight = instrument(sqlite_engine, slow_query_ms=0)
-    try:
+    with instrument(sqlite_engine, slow_query_ms=0) as insight:
         async with sqlite_engine.begin() as conn:
             await conn.execute(
                 Author.__table__.insert(), [{"name": "a"}, {"name": "b"}, {"name": "c"}]
@@ -110,8 +96,6 @@ async def test_writes_are_logged_but_not_replanned_in_bulk(sqlite_engine: AsyncE
         inserts = [e for e in insight.slow_queries() if e["statement"].startswith("INSERT")]
         assert inserts
         assert inserts[0]["plan_status"] == "skipped"
-    finally:
-        insight.close()
 
 
 def test_plan_budget_refills_with_the_clock() -> None:

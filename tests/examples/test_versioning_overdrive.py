@@ -6,10 +6,14 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.examples.conftest import Deploy, Deployment
+from tests.http.live import uvicorn_server, varnish, varnishd_binary
+from tests.servers import service_required
 
 
 class RecordingEdge:
@@ -245,3 +249,55 @@ async def test_autosave_keeps_published_and_archived_listings_cached(
         "published": "HIT",
         "archived": "HIT",
     }
+
+
+class _Late:
+    """An ASGI app filled in after the server starts: Varnish needs the app's port, the
+    app needs Varnish's URL."""
+
+    def __init__(self) -> None:
+        self.app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.slow
+async def test_behind_real_varnish_publish_purges_the_preview_and_lists_stay_personal(
+    deploy: Deploy,
+) -> None:
+    """Varnish keeps the public preview until a publish purges it; the token-bound list
+    is never stored at the edge, so it is always the origin's (per-user) answer."""
+    if varnishd_binary() is None:
+        if service_required():
+            pytest.fail("varnishd is not installed and CI=true: run scripts/system-packages")
+        pytest.skip("varnishd is not installed (scripts/system-packages)")
+    late = _Late()
+    async with uvicorn_server(late) as origin_url:
+        with varnish(int(origin_url.rsplit(":", 1)[1])) as edge_url:
+            deployment = await deploy(varnish_url=edge_url)
+            late.app = deployment.app
+            item = deployment.item()
+            async with httpx.AsyncClient(base_url=edge_url) as edge:
+                preview = (await edge.post(f"{item}/previews", headers=deployment.auth())).json()
+                first = await edge.get(preview["url"])
+                second = await edge.get(preview["url"])
+                listing = [
+                    await edge.get(f"{item}/versions", headers=deployment.auth("viewer"))
+                    for _ in range(2)
+                ]
+                draft = listing[0].json()["items"][0]["number"]
+                published = await edge.post(
+                    f"{item}/versions/{draft}/publish", headers=deployment.auth("editor")
+                )
+                await _flush_purges(deployment)
+                after = await edge.get(preview["url"])
+                listed = await edge.get(f"{item}/versions", headers=deployment.auth("viewer"))
+    assert (first.status_code, first.headers["x-edge-cache"]) == (200, "MISS")
+    assert second.headers["x-edge-cache"] == "HIT"
+    assert [page.headers["x-edge-cache"] for page in listing] == ["MISS", "MISS"]
+    assert listing[1].headers["x-cache"] == "HIT"  # Overdrive's own per-user copy
+    assert published.status_code == 200
+    assert after.status_code == 404
+    assert after.headers["x-edge-cache"] == "MISS"
+    assert listed.json()["items"][0]["kind"] == "published"

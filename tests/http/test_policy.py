@@ -34,6 +34,12 @@ def feedback_app() -> FastAPI:
     async def text() -> PlainTextResponse:
         return PlainTextResponse("hi", headers={"vary": "Cookie"})
 
+    @app.get("/cookie/{item}")
+    @cache_policy(ttl=5, tags=("item:{item}",))
+    async def with_cookie(item: int, response: Response) -> dict[str, int]:
+        response.set_cookie("seen", "1")
+        return {"item": item}
+
     @app.get("/missing")
     @cache_policy(ttl=5, tags=("x:{nope}",))
     async def missing() -> dict[str, int]:
@@ -69,6 +75,15 @@ async def test_sync_endpoints_work() -> None:
     async with client_for(feedback_app()) as client:
         response = await client.get("/sync/7")
     assert response.json() == {"item": 7}
+    assert response.headers["surrogate-key"] == "item:7"
+
+
+async def test_endpoint_taking_its_own_response_gets_it_and_the_headers() -> None:
+    """An endpoint with a `Response` parameter still receives it; the policy joins it."""
+    async with client_for(feedback_app()) as client:
+        response = await client.get("/cookie/7")
+    assert response.json() == {"item": 7}
+    assert response.headers["set-cookie"].startswith("seen=1")
     assert response.headers["surrogate-key"] == "item:7"
 
 

@@ -69,6 +69,8 @@ def metrics() -> str:
             "# HELP overdrive_cache_requests_total Cache lookups.",
             "# TYPE overdrive_cache_requests_total counter",
             f'overdrive_cache_requests_total{{tier="l1",result="hit"}} {counters["hit"]}',
+            # As the tiered cache counts: a lookup L1 misses goes on to L2 (and misses there).
+            f'overdrive_cache_requests_total{{tier="l1",result="miss"}} {counters["miss"]}',
             f'overdrive_cache_requests_total{{tier="l2",result="miss"}} {counters["miss"]}',
             "",
         ]

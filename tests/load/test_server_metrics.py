@@ -29,7 +29,9 @@ def test_view_from_two_snapshots() -> None:
     }
     view = server_view(before, after)
     assert view is not None
-    assert view["cache_hit_ratio"] == pytest.approx(90 / 120)
+    # 100 lookups (every one asks L1 first); L1 served 80, L2 10 of L1's 20 misses.
+    assert view["cache_hit_ratio"] == pytest.approx(90 / 100)
+    assert view["cache_lookups"] == 100
     assert view["cache_hit_ratio_by_tier"] == {"l1": pytest.approx(0.8), "l2": pytest.approx(0.5)}
     assert view["db_statements_per_request"] == pytest.approx(3.0)
 

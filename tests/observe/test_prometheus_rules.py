@@ -114,3 +114,20 @@ def test_export_reports_a_bad_slo_file(tmp_path: Path) -> None:
                                       "-o", str(tmp_path / "x.json")])
     assert result.exit_code == 2
     assert "error_rate" in result.output
+
+
+def test_exports_make_their_folder_and_refuse_an_unwritable_path(tmp_path: Path) -> None:
+    """A missing output folder is created; a path under a file is a clear error, exit 2."""
+    (tmp_path / "overdrive.toml").write_text(SLO)
+    slo = ["--slo", str(tmp_path / "overdrive.toml")]
+    rules = tmp_path / "deploy" / "prometheus" / "rules.yml"
+    result = CliRunner().invoke(app, ["export", "prometheus-rules", *slo, "-o", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "groups:" in rules.read_text()
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    result = CliRunner().invoke(app, ["export", "grafana", *slo,
+                                      "-o", str(blocker / "dashboard.json")])
+    assert result.exit_code == 2
+    assert "cannot write" in result.output
+    assert "Traceback" not in result.output

@@ -313,8 +313,17 @@ class QueryInsight:
         """Wait for plans being captured (tests, shutdown)."""
         await self.plans.drain()
 
+    def __enter__(self) -> QueryInsight:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
-        """Remove every listener; the engine is left as it was."""
+        """Remove every listener; the engine is left as it was.
+
+        `with instrument(engine) as insight:` closes it on leaving the block.
+        """
         if self.closed:
             return
         self.closed = True

@@ -19,7 +19,6 @@ __all__ = ["MetricsSnapshot", "scrape", "server_view"]
 CACHE_SERIES = "overdrive_cache_requests_total"
 DB_SERIES = "overdrive_db_statements_total"
 HTTP_SERIES = "overdrive_http_requests_total"
-HIT_RESULTS = {"hit", "stale"}
 
 # (sample name, sorted label pairs) -> value
 MetricsSnapshot = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -57,19 +56,17 @@ def server_view(before: MetricsSnapshot, after: MetricsSnapshot) -> dict[str, An
     view: dict[str, Any] = {}
     lookups = delta.get(CACHE_SERIES, [])
     if lookups:
-        tiers: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+        from overdrive.observe.measurements import hit_ratios
+
+        tiers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for labels, count in lookups:
-            tier = tiers[labels.get("tier", "all")]
-            tier[1] += count
-            if labels.get("result") in HIT_RESULTS:
-                tier[0] += count
-        hits = sum(hit for hit, _ in tiers.values())
-        total = sum(total for _, total in tiers.values())
-        view["cache_lookups"] = total
-        view["cache_hit_ratio"] = hits / total if total else None
-        view["cache_hit_ratio_by_tier"] = {
-            name: (hit / total if total else None) for name, (hit, total) in sorted(tiers.items())
-        }
+            tiers[labels.get("tier", "all")][labels.get("result", "")] += count
+        # One definition with the dashboard and the alert rules: lookups any tier served
+        # over the lookups made (an L1 miss answered by L2 is one lookup, not two).
+        ratios = hit_ratios(tiers)
+        view["cache_lookups"] = sum(tiers["l1" if "l1" in tiers else min(tiers)].values())
+        view["cache_hit_ratio"] = ratios.pop("overall")
+        view["cache_hit_ratio_by_tier"] = dict(sorted(ratios.items()))
     requests = sum(count for _, count in delta.get(HTTP_SERIES, []))
     if HTTP_SERIES in delta:
         view["server_requests"] = requests

@@ -29,6 +29,15 @@ def _fail(error: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
+def _write(path: Path, text: str) -> None:
+    """Write an export, making its folder; an unwritable path is a clear error, not a trace."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as error:
+        raise _fail(OSError(f"cannot write {path}: {error.strerror or error}")) from None
+
+
 @export_app.command("prometheus-rules")
 def export_prometheus_rules(
     output: Annotated[Path, typer.Option("--output", "-o", help="Rules file to write.")] = Path(
@@ -42,10 +51,10 @@ def export_prometheus_rules(
         objectives = load_objectives(slo)
         rules = objectives.alert_rules()
         document = rules_document(rules, objectives.memory_limit)
-        output.write_text(yaml.safe_dump(document, sort_keys=False, width=1000))
+        _write(output, yaml.safe_dump(document, sort_keys=False, width=1000))
         if tests is not None:
             relative = os.path.relpath(output.resolve(), tests.resolve().parent)
-            tests.write_text(yaml.safe_dump(
+            _write(tests, yaml.safe_dump(
                 rules_tests_document(rules, str(relative), objectives.memory_limit),
                 sort_keys=False, width=1000))
     except OverdriveError as error:
@@ -78,7 +87,7 @@ def export_grafana(
         dashboard = grafana_dashboard(load_objectives(slo))
     except OverdriveError as error:
         raise _fail(error) from None
-    output.write_text(json.dumps(dashboard, indent=2))
+    _write(output, json.dumps(dashboard, indent=2))
     if provider is not None:
-        provider.write_text(PROVIDER.format(path=output.resolve().parent))
+        _write(provider, PROVIDER.format(path=output.resolve().parent))
     typer.echo(f"wrote a Grafana dashboard with {len(dashboard['panels'])} panels to {output}")
