@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import brotli
 import pytest
@@ -238,3 +242,35 @@ async def test_pathsend_responses_pass_through() -> None:
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.pathsend"]
     assert b"content-encoding" not in dict(sent[0]["headers"])  # type: ignore[arg-type]
+
+
+# Run in a child process: sharing one zstd compressor between threads crashed the process.
+_THREADED_ZSTD = """
+import os, sys, threading, zstandard
+from overdrive.http.compression import Compressor
+compressor = Compressor()
+body = os.urandom(40_000) + b"the same words again " * 4_000
+failures = []
+def work():
+    for _ in range(100):
+        packed = compressor.compress(body, "zstd")
+        if zstandard.ZstdDecompressor().decompress(packed) != body:
+            failures.append(1)
+threads = [threading.Thread(target=work) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+sys.exit(1 if failures else 0)
+"""
+
+
+def test_zstd_compression_from_several_threads_at_once_is_safe() -> None:
+    """The response cache compresses large bodies in worker threads while the event loop
+    compresses small ones: concurrent `compress` calls all round-trip, none crashes."""
+    source = str(Path(__file__).resolve().parents[2] / "src")
+    environment = {**os.environ, "PYTHONPATH": source}
+    result = subprocess.run(
+        [sys.executable, "-c", _THREADED_ZSTD], env=environment, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")

@@ -12,6 +12,7 @@ the application sends it.
 
 from __future__ import annotations
 
+import threading
 import zlib
 from collections.abc import Iterable
 from typing import Protocol
@@ -114,7 +115,10 @@ class Compressor:
         self.zstd_level = zstd_level
         self.brotli_quality = brotli_quality
         self.gzip_level = gzip_level
-        self._zstd = zstandard.ZstdCompressor(level=zstd_level)
+        # A ZstdCompressor must not be used by two threads at once (it crashes the
+        # process), and the response cache compresses large bodies in worker threads
+        # while the event loop compresses small ones: one compressor per thread.
+        self._zstd = threading.local()
         self._preference = {name: len(self.encodings) - rank for rank, name in
                             enumerate(self.encodings)}
         self._negotiated: dict[bytes, str | None] = {}
@@ -173,13 +177,20 @@ class Compressor:
     def compress(self, body: bytes, encoding: str) -> bytes:
         """The whole body in one go."""
         if encoding == "zstd":
-            return self._zstd.compress(body)
+            return self._zstd_compressor().compress(body)
         if encoding == "br":
             return brotli.compress(body, quality=self.brotli_quality)  # type: ignore[no-any-return]
         if encoding == "gzip":
             compressor = zlib.compressobj(self.gzip_level, zlib.DEFLATED, 31)
             return compressor.compress(body) + compressor.flush()
         raise ConfigurationError(f"unknown encoding {encoding!r}")
+
+    def _zstd_compressor(self) -> zstandard.ZstdCompressor:
+        compressor: zstandard.ZstdCompressor | None = getattr(self._zstd, "compressor", None)
+        if compressor is None:
+            compressor = zstandard.ZstdCompressor(level=self.zstd_level)
+            self._zstd.compressor = compressor
+        return compressor
 
     def stream(self, encoding: str) -> StreamCompressor:
         """A compressor for a body that arrives in chunks, flushed per chunk."""
