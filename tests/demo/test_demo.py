@@ -185,6 +185,10 @@ def test_quick_demo_serves_the_optimised_app_until_interrupted(tmp_path: Path) -
         assert any("CV-011 targets" in line for line in lines), "".join(lines)
         with urllib.request.urlopen(base + "/docs", timeout=10) as response:
             assert response.status == 200
+        for label, path in (("dashboard", "/_overdrive"), ("metrics", "/metrics")):
+            assert f"{label}: {base}{path}\n" in lines, "".join(lines)
+            with urllib.request.urlopen(base + path, timeout=10) as response:
+                assert response.status == 200, path
         process.send_signal(signal.SIGINT)
         rest, _ = process.communicate(timeout=30)
     finally:

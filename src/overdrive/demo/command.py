@@ -175,12 +175,17 @@ def run_demo(
         workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="overdrive-demo-")))
         if redis_url is not None:
             cleanup.callback(_forget, redis_url, f"overdrive-demo-{run_id}-")
+
+        def database(name: str) -> tuple[str, str | None]:
+            """A run's database: a SQLite file of its own, or a Postgres schema of its own."""
+            if database_url is None:
+                return f"sqlite+aiosqlite:///{workdir / (name + '.db')}", None
+            return database_url, f"overdrive_demo_{run_id}_{name.replace('-', '_')}"
+
         for name, optimised, halved in RUNS:
             run_sizes = half if halved else sizes
-            if database_url is None:
-                url, schema = f"sqlite+aiosqlite:///{workdir / (name + '.db')}", None
-            else:
-                url, schema = database_url, f"overdrive_demo_{run_id}_{name.replace('-', '_')}"
+            url, schema = database(name)
+            if schema is not None:
                 cleanup.callback(_drop, url, schema)
             console.rule(
                 f"[bold]{name}[/bold] ({'Overdrive on' if optimised else 'Overdrive off'})"
@@ -220,9 +225,10 @@ def run_demo(
         )
         _print_tables(outcome, console)
         if serve_port is not None:
+            url, schema = database("optimised")
             _serve(
-                database_url=database_url or f"sqlite+aiosqlite:///{workdir / 'optimised.db'}",
-                schema=(None if database_url is None else f"overdrive_demo_{run_id}_optimised"),
+                database_url=url,
+                schema=schema,
                 redis_url=redis_url,
                 namespace=f"overdrive-demo-{run_id}-optimised",
                 port=serve_port,

@@ -104,7 +104,7 @@ class AppServer:
             if self.process.poll() is not None:
                 raise DemoError(f"the application exited at start: {self._log_tail()}")
             try:
-                self.get_json("/__demo/counters")
+                self._get_json("/__demo/counters")
                 return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
@@ -126,6 +126,17 @@ class AppServer:
         raise DemoError(f"the application exited while served: {self._log_tail()}")
 
     def get_json(self, path: str, token: str | None = None) -> Any:
+        """`path`'s JSON; a server that stopped answering is a DemoError with its log's end."""
+        try:
+            return self._get_json(path, token)
+        except (urllib.error.URLError, OSError) as error:
+            code = self.process.poll() if self.process is not None else None
+            state = "still running" if code is None else f"exit code {code}"
+            raise DemoError(
+                f"the application stopped answering ({error}; {state}): {self._log_tail()}"
+            ) from error
+
+    def _get_json(self, path: str, token: str | None = None) -> Any:
         request = urllib.request.Request(self.url + path)
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
