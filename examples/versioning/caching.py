@@ -8,7 +8,8 @@ that is `Overdrive.invalidate`, which reaches L1 in every process, L2, the respo
 
 Tags the application uses, named by the item's address `{content_type}/{content_id}`
 (what the routes' paths hold, so `cache_policy` tag templates can name them too):
-    versions:{address}          list pages of an item
+    versions:{address}          list pages of an item (publish, retention)
+    versions:{address}/kind={k} list pages of one filter (k: None for unfiltered, or a kind)
     draft:{address}             the current draft and every preview of the item
     published:{address}         the published version
     version:{address}/{number}  one version's response (its kind changes on publish/autosave)

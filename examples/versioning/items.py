@@ -23,5 +23,13 @@ class ItemRef:
         """versions, draft, published or autosaves: `draft:article/article-00001`."""
         return f"{scope}:{self.address}"
 
+    def listing_tag(self, kind: str | None) -> str:
+        """List pages of one filter: `versions:article/article-00001/kind=published`.
+
+        `kind=None` is the unfiltered listing: the text a `cache_policy` template
+        `.../kind={kind}` formats to when the query has no `kind`.
+        """
+        return f"versions:{self.address}/kind={kind}"
+
     def version_tag(self, number: int) -> str:
         return f"version:{self.address}/{number}"

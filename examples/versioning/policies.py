@@ -26,7 +26,9 @@ __all__ = ["PRINCIPAL_TAGS", "ROUTE_TAGS", "cached_routes", "plain_routes"]
 ADDRESS = "{content_type}/{content_id}"
 PRINCIPAL_TAGS = ("user:{principal.user_id}", "api-token:{principal.token_id}")
 ROUTE_TAGS: dict[str, tuple[str, ...]] = {
-    "versions": (f"versions:{ADDRESS}",),
+    # Every page of the item, and the pages of its filter: an autosave changes the
+    # unfiltered, draft and autosave listings but leaves published and archived cached.
+    "versions": (f"versions:{ADDRESS}", f"versions:{ADDRESS}/kind={{kind}}"),
     "version": (f"version:{ADDRESS}/{{number}}", f"autosaves:{ADDRESS}"),
     "draft": (f"draft:{ADDRESS}",),
     "published": (f"published:{ADDRESS}",),

@@ -116,9 +116,18 @@ async def autosave(
         await session.execute(
             update(ContentItem).where(ContentItem.id == item.id).values(next_number=number + 1)
         )
-    tags = [item.tag("versions"), item.tag("draft"), item.version_tag(number)]
+    # Only the listings this save changed: the new draft shows in the unfiltered and draft
+    # listings, the draft it replaces moves to the autosave listing. Published and archived
+    # listings are untouched, so they stay cached (the item-wide `versions:` tag would
+    # drop them on every keystroke-driven save).
+    tags = [
+        item.listing_tag(None),
+        item.listing_tag("draft"),
+        item.tag("draft"),
+        item.version_tag(number),
+    ]
     if current is not None:
-        tags.append(item.version_tag(current.number))
+        tags += [item.listing_tag("autosave"), item.version_tag(current.number)]
     await state.caching.invalidate(*tags)
     if current is not None and state.optimised:
         state.spawn(precompute_diff(state, item, current.number, number))

@@ -218,6 +218,39 @@ async def test_plain_mode_has_no_overdrive(deploy: Deploy) -> None:
     assert (await deployment.client.get("/metrics")).status_code == 404
 
 
+async def test_autosave_keeps_published_and_archived_listings_cached(
+    deployment: Deployment,
+) -> None:
+    """An autosave drops the listings it changed (all, draft, autosave), no other filter's."""
+    item = deployment.item()
+    kinds = (None, "draft", "autosave", "published", "archived")
+
+    async def listing(kind: str | None) -> str:
+        params = {"limit": 3} if kind is None else {"limit": 3, "kind": kind}
+        response = await deployment.get(f"{item}/versions", "viewer", params=params)
+        assert response.status_code == 200, response.text
+        return str(response.headers["x-cache"])
+
+    for kind in kinds:
+        await listing(kind)
+        assert await listing(kind) == "HIT", kind
+    draft = (await deployment.get(f"{item}/draft", "viewer")).json()
+    saved = await deployment.client.put(
+        f"{item}/draft",
+        json={"lock_version": draft["lock_version"], "text": "edited", "body": {}},
+        headers=deployment.auth("writer"),
+    )
+    assert saved.status_code == 200, saved.text
+    after = {kind: await listing(kind) for kind in kinds}
+    assert after == {
+        None: "MISS",
+        "draft": "MISS",
+        "autosave": "MISS",
+        "published": "HIT",
+        "archived": "HIT",
+    }
+
+
 class _Late:
     """An ASGI app filled in after the server starts: Varnish needs the app's port, the
     app needs Varnish's URL."""
@@ -246,9 +279,7 @@ async def test_behind_real_varnish_publish_purges_the_preview_and_lists_stay_per
             late.app = deployment.app
             item = deployment.item()
             async with httpx.AsyncClient(base_url=edge_url) as edge:
-                preview = (
-                    await edge.post(f"{item}/previews", headers=deployment.auth())
-                ).json()
+                preview = (await edge.post(f"{item}/previews", headers=deployment.auth())).json()
                 first = await edge.get(preview["url"])
                 second = await edge.get(preview["url"])
                 listing = [

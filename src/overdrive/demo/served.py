@@ -3,9 +3,13 @@
 `uvicorn --factory overdrive.demo.served:counted_app` builds the reference application
 from the environment the demo sets (`create_app` with the mode, URLs, schema and cache
 namespace) and wraps it in a pure ASGI counter: every HTTP request and every statement
-the process sends to the database is counted, and `GET /__demo/counters` returns both.
-Neither mode of the app exports Prometheus metrics, so this is where the table's
-"DB queries per request" comes from — measured the same way in both modes.
+the process sends to the database is counted, and `GET /__demo/counters` returns them.
+The plain app exports no Prometheus metrics, so this is where its "DB queries per
+request" comes from (the optimised app's come from its own `/metrics`).
+
+The counter also tells how many of the cacheable reads (GETs the optimised app's response
+cache looked up: `X-Cache` HIT, STALE or MISS) asked for a URL not asked before in this
+process. No cache can answer those, so they bound the hit ratio the run can reach.
 """
 
 from __future__ import annotations
@@ -18,17 +22,27 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from overdrive.demo.drive import COUNTERS_PATH
-from overdrive.types import ASGIApp, Receive, Scope, Send
+from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["COUNTERS_PATH", "StatementCounter", "counted_app"]
 
+
+CACHE_STATUS = b"x-cache"
+LOOKED_UP = {b"HIT", b"STALE", b"MISS"}
+
+
 class StatementCounter:
-    """Pure ASGI: counts requests, counts statements on every engine, serves the counts."""
+    """Pure ASGI: counts requests, statements on every engine and first-time cacheable
+    reads, and serves the counts."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
         self.requests = 0
         self.statements = 0
+        self.reads = 0
+        self.first_reads = 0
+        # One hash per distinct (path, query, credentials): a few thousand in a demo run.
+        self._asked: set[int] = set()
         # The server process holds one application, so every Engine is the app's.
         event.listen(Engine, "before_cursor_execute", self._statement)
 
@@ -40,7 +54,14 @@ class StatementCounter:
             await self.app(scope, receive, send)
             return
         if scope["path"] == COUNTERS_PATH:
-            body = json.dumps({"requests": self.requests, "statements": self.statements})
+            body = json.dumps(
+                {
+                    "requests": self.requests,
+                    "statements": self.statements,
+                    "reads": self.reads,
+                    "first_reads": self.first_reads,
+                }
+            )
             await send(
                 {
                     "type": "http.response.start",
@@ -51,7 +72,24 @@ class StatementCounter:
             await send({"type": "http.response.body", "body": body.encode()})
             return
         self.requests += 1
-        await self.app(scope, receive, send)
+        if scope["method"] != "GET":
+            await self.app(scope, receive, send)
+            return
+        # The response cache keeps one copy per Authorization value: so does this tally.
+        credentials = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        asked = hash((scope["path"], scope.get("query_string", b""), credentials))
+
+        async def tally(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status = next((v for k, v in message["headers"] if k == CACHE_STATUS), None)
+                if status in LOOKED_UP:
+                    self.reads += 1
+                    if asked not in self._asked:
+                        self._asked.add(asked)
+                        self.first_reads += 1
+            await send(message)
+
+        await self.app(scope, receive, tally)
 
 
 def counted_app() -> StatementCounter:

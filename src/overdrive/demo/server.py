@@ -38,9 +38,10 @@ class AppServer:
         schema: str | None,
         namespace: str,
         log_path: Path,
+        port: int = 0,
         startup_timeout: float = 60.0,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
         self.startup_timeout = startup_timeout
@@ -103,13 +104,39 @@ class AppServer:
             if self.process.poll() is not None:
                 raise DemoError(f"the application exited at start: {self._log_tail()}")
             try:
-                self.get_json("/__demo/counters")
+                self._get_json("/__demo/counters")
                 return
             except (urllib.error.URLError, OSError):
                 time.sleep(0.2)
         raise DemoError(f"the application did not answer within {self.startup_timeout:.0f} s")
 
+    def answers(self, path: str) -> bool:
+        """Whether `path` answers 200: the demo names only the pages the app really serves."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return int(response.status) == 200
+        except (urllib.error.URLError, OSError):
+            return False
+
+    def wait(self, poll: float = 0.5) -> None:
+        """Block while the app runs (until the caller's Ctrl-C); raises if the app exits."""
+        assert self.process is not None
+        while self.process.poll() is None:
+            time.sleep(poll)
+        raise DemoError(f"the application exited while served: {self._log_tail()}")
+
     def get_json(self, path: str, token: str | None = None) -> Any:
+        """`path`'s JSON; a server that stopped answering is a DemoError with its log's end."""
+        try:
+            return self._get_json(path, token)
+        except (urllib.error.URLError, OSError) as error:
+            code = self.process.poll() if self.process is not None else None
+            state = "still running" if code is None else f"exit code {code}"
+            raise DemoError(
+                f"the application stopped answering ({error}; {state}): {self._log_tail()}"
+            ) from error
+
+    def _get_json(self, path: str, token: str | None = None) -> Any:
         request = urllib.request.Request(self.url + path)
         if token is not None:
             request.add_header("Authorization", f"Bearer {token}")
