@@ -142,10 +142,15 @@ def test_demo_refuses_a_too_short_duration() -> None:
 
 
 def test_hit_ratio_is_the_difference_of_two_counter_snapshots() -> None:
-    """Hits over lookups between snapshots; None without a cache or without lookups."""
-    before = {"l1_hits": 10, "l2_hits": 0, "misses": 10}
-    after = {"l1_hits": 50, "l2_hits": 10, "misses": 20}
-    assert hit_ratio(before, after) == pytest.approx(50 / 60)
+    """Lookups any tier served over lookups made (L1's, which every lookup asks first),
+    between snapshots; None without a cache or without lookups."""
+    before = {"l1_hits": 10, "l1_misses": 10, "l2_hits": 0, "l2_misses": 10,
+              "l1_max_bytes": 1 << 20}
+    after = {"l1_hits": 50, "l1_misses": 30, "l2_hits": 10, "l2_misses": 20,
+             "l1_max_bytes": 1 << 20}
+    assert hit_ratio(before, after) == pytest.approx((40 + 10) / (40 + 20))
+    l2_only = {"l1_hits": 0, "l1_misses": 0, "l1_max_bytes": 0}
+    assert hit_ratio({**before, **l2_only}, {**after, **l2_only}) == pytest.approx(10 / 20)
     assert hit_ratio({}, {}) is None
     assert hit_ratio(before, before) is None
 

@@ -361,9 +361,12 @@ class Cache:
         l2_lookups = counters.l2_hits + counters.l2_misses
         result["l1_hit_ratio"] = counters.l1_hits / l1_lookups if l1_lookups else 0.0
         result["l2_hit_ratio"] = counters.l2_hits / l2_lookups if l2_lookups else 0.0
-        hits = counters.l1_hits + counters.l2_hits
-        result["hit_ratio"] = hits / (hits + counters.misses) if hits else 0.0
+        # One definition with the dashboard, the alert rules and `overdrive load`: lookups
+        # any tier served over lookups made; every lookup asks the first tier.
         l1 = self._l1
+        lookups = l1_lookups if l1 is not None else l2_lookups
+        hits = counters.l1_hits + counters.l2_hits
+        result["hit_ratio"] = min(hits / lookups, 1.0) if lookups else 0.0
         result["l1_entries"] = len(l1) if l1 is not None else 0
         result["l1_bytes"] = l1.bytes_used if l1 is not None else 0
         result["l1_max_bytes"] = l1.max_bytes if l1 is not None else 0

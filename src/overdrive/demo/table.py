@@ -48,7 +48,10 @@ class Target:
 
     def value(self, result: ModeResult) -> float | None:
         if self.route is None:
-            return result.read_hit_ratio
+            # The product's one definition (dashboard panel, alert rule, `overdrive load`):
+            # lookups any tier served over lookups made. The response cache's own share of
+            # cacheable reads is printed beside it in the summary.
+            return result.hit_ratio
         figures = result.document["routes"].get(self.route)
         return None if not figures or not figures.get("requests") else figures.get("p95")
 
@@ -70,7 +73,7 @@ TARGETS = (
     Target("compare p95 < 500 ms", "compare", 500.0),
     Target("preview p95 < 2 s", "preview", 2000.0),
     Target("autosave p95 < 500 ms", "autosave", 500.0),
-    Target("cache hit ratio > 80 % (cacheable reads)", None, 0.80),
+    Target("cache hit ratio > 80 % (all cache lookups, as the dashboard)", None, 0.80),
 )
 
 
