@@ -26,3 +26,12 @@ def test_help_lists_the_bench_command() -> None:
     result = run("--help")
     assert result.returncode == 0
     assert "bench" in result.stdout
+
+
+def test_python_dash_m_runs_the_same_command() -> None:
+    """`python -m overdrive` and `python -m overdrive.cli` are the console script too."""
+    for module in ("overdrive", "overdrive.cli"):
+        result = subprocess.run([sys.executable, "-m", module, "--version"],
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert version("overdrive") in result.stdout

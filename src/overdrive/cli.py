@@ -91,3 +91,7 @@ app.command()(demo)
 load_command.register(app)
 app.command()(advise)
 app.add_typer(export_app, name="export")
+
+
+if __name__ == "__main__":
+    main()
