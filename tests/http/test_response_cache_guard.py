@@ -297,3 +297,23 @@ def test_per_user_and_guard_are_exclusive(directory: Directory) -> None:
 
     with pytest.raises(ConfigurationError):
         cache_policy(ttl=60, per_user=True, guard=directory.guard)
+
+
+def test_a_guard_that_is_gone_frees_its_id() -> None:
+    """Registered weakly: an application rebuilt in the same process gets its ids back,
+    and a dead application's guard (and what it closes over) is not kept alive."""
+    import gc
+
+    def build_guard() -> Any:
+        async def check(scope: Scope, path_params: Mapping[str, Any]) -> bool:
+            return True
+
+        return check
+
+    first, second = build_guard(), build_guard()
+    first_id = register_guard(first)
+    assert register_guard(second) == f"{first_id}#2"
+    del first, second
+    gc.collect()
+    again = build_guard()
+    assert register_guard(again) == first_id

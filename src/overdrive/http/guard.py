@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -42,21 +43,33 @@ GUARDED_DIRECTIVE = "guarded"
 
 Guard = Callable[[Scope, Mapping[str, Any]], "bool | Awaitable[bool]"]
 
-_guards: dict[str, Guard] = {}
+# Weakly held: the policy holding the guard keeps it alive, so an application that is
+# gone (a test's, a reloaded one) frees its guard and its id, and a closure over an
+# application's state built again gets the same id back. Callables that cannot be
+# weakly referenced are held for good.
+_guards: weakref.WeakValueDictionary[str, Guard] = weakref.WeakValueDictionary()
+_held: dict[str, Guard] = {}
+
+
+def _registered(guard_id: str) -> Guard | None:
+    return _guards.get(guard_id) or _held.get(guard_id)
 
 
 def register_guard(guard: Guard) -> str:
-    """The stable id of `guard`, registering it; a different callable of the same name
-    (two lambdas in one module, say) gets the next free `#n` suffix."""
+    """The stable id of `guard`, registering it; a different live callable of the same
+    name (two lambdas in one module, say) gets the next free `#n` suffix."""
     if not callable(guard):
         raise TypeError(f"a cache guard must be callable, not {guard!r}")
     name = getattr(guard, "__qualname__", type(guard).__qualname__)
     base = f"{getattr(guard, '__module__', '?')}:{name}"
     guard_id, number = base, 1
-    while (known := _guards.get(guard_id)) is not None and known is not guard:
+    while (known := _registered(guard_id)) is not None and known is not guard:
         number += 1
         guard_id = f"{base}#{number}"
-    _guards[guard_id] = guard
+    try:
+        _guards[guard_id] = guard
+    except TypeError:
+        _held[guard_id] = guard
     return guard_id
 
 
@@ -74,7 +87,7 @@ async def check_guard(guard_id: Any, scope: Scope, path_params: Mapping[str, Any
 
     Fails closed: an id this process does not know, a guard that raises, or any answer
     other than `True` refuses."""
-    guard = _guards.get(guard_id) if isinstance(guard_id, str) else None
+    guard = _registered(guard_id) if isinstance(guard_id, str) else None
     if guard is None:
         logger.warning("cache guard %r is unknown in this process: answering from the origin",
                        guard_id)
