@@ -467,7 +467,7 @@ def _summary(run: ModeRun) -> list[str]:
         f"{run.diff_bytes:,} bytes; miss = first request of each of {len(run.misses)} "
         "distinct pairs, in series, before the load; hit = the first pair again, under load "
         + (
-            "(diff cached; a user's first request of it also fills its per-user response copy)"
+            "(diff cached, and one guarded response copy serves every user's token)"
             if run.hit_ratio is not None
             else "(no cache: every request computes the diff)"
         ),
