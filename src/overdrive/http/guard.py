@@ -20,6 +20,7 @@ import inspect
 import logging
 import weakref
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from overdrive.types import Scope
@@ -93,7 +94,8 @@ async def check_guard(guard_id: Any, scope: Scope, path_params: Mapping[str, Any
                        guard_id)
         return GuardVerdict.UNKNOWN
     try:
-        verdict = guard(scope, path_params)
+        # Read-only: on a hit these are the stored entry's own, shared by every request.
+        verdict = guard(scope, MappingProxyType(path_params))
         if inspect.isawaitable(verdict):
             verdict = await verdict
     except Exception:
