@@ -14,9 +14,9 @@ versions the compared pair lies in). The app is served by uvicorn (one worker, i
 cache namespace in Redis) and loaded with `overdrive load` (scenario:
 versioning_100k_locustfile.py): the users start over a 10 s ramp, then all 200 run for
 60 s, each pausing 0.5-1.5 s between requests, each with an API token of its own (the
-response cache keeps a copy per credential); five of them autosave the 100k item (their
-stale saves get 409s, counted apart), every other one an item of its own. The figures
-cover the ramp and the full load.
+response cache keeps one guarded copy, checked against each token); five of them
+autosave the 100k item (their stale saves get 409s, counted apart), every other one an
+item of its own. The figures cover the ramp and the full load.
 The miss is measured before the load, one request per distinct 100 KB pair, in series;
 the load then compares the first of those pairs again and again (hits, once cached).
 The plain mode (no Overdrive, primary keys only) runs the same scenario afterwards, on
@@ -467,7 +467,7 @@ def _summary(run: ModeRun) -> list[str]:
         f"{run.diff_bytes:,} bytes; miss = first request of each of {len(run.misses)} "
         "distinct pairs, in series, before the load; hit = the first pair again, under load "
         + (
-            "(diff cached; a user's first request of it also fills its per-user response copy)"
+            "(diff cached, and one guarded response copy serves every user's token)"
             if run.hit_ratio is not None
             else "(no cache: every request computes the diff)"
         ),

@@ -101,7 +101,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.versioning = state
-    app.include_router(content_router(cached_routes(settings) if optimised else plain_routes))
+    app.include_router(content_router(cached_routes(state) if optimised else plain_routes))
     app.include_router(previews.router)
     app.include_router(admin.router)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_request_bytes)

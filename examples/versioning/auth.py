@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -20,6 +20,7 @@ from sqlalchemy import select
 from examples.versioning.runtime import Runtime, runtime
 from examples.versioning.schema import ApiToken, User
 from examples.versioning.seed import hash_token
+from overdrive.types import Scope
 
 __all__ = [
     "PERMISSIONS",
@@ -29,6 +30,7 @@ __all__ = [
     "Reader",
     "Writer",
     "issue_token",
+    "permission_guard",
     "require",
 ]
 
@@ -43,19 +45,26 @@ class Principal:
     name: str
     permissions: frozenset[str]
     token_id: int
-    """The API token this request came with: per-user cached responses carry its tag."""
+    """The API token this request came with."""
+
+
+def _credential(header: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value, if that is what it is."""
+    scheme, _, credential = header.partition(" ")
+    if scheme.lower() != "bearer" or not credential.strip():
+        return None
+    return credential.strip()
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, credential = header.partition(" ")
-    if scheme.lower() != "bearer" or not credential.strip():
+    credential = _credential(request.headers.get("authorization", ""))
+    if credential is None:
         raise HTTPException(
             401,
             "missing API token: send Authorization: Bearer <token>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return credential.strip()
+    return credential
 
 
 async def _lookup(state: Runtime, token_hash: str) -> dict[str, Any] | None:
@@ -118,6 +127,34 @@ def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
         return Principal(found["user_id"], found["name"], granted, found["token_id"])
 
     return dependency
+
+
+def permission_guard(
+    state: Runtime, permission: str
+) -> Callable[[Scope, Mapping[str, Any]], Awaitable[bool]]:
+    """The response cache's check before it serves a shared copy: does this request's
+    token grant `permission`? The same answer `require(permission)` gives, from the same
+    cached lookup, so a revoked token or a changed permission (which invalidate that
+    lookup's tags) is refused on its next request. Permissions here belong to the user,
+    not to an item, so the content address in `path_params` changes nothing; an item the
+    route would not find is never stored (404 is not a 2xx)."""
+    if permission not in PERMISSIONS:
+        raise ValueError(f"unknown permission {permission!r}")
+
+    async def guard(scope: Scope, path_params: Mapping[str, Any]) -> bool:
+        header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if header:
+                    return False  # two credentials: the application would read one
+                header = value
+        credential = _credential(header.decode("latin-1"))
+        if credential is None:
+            return False
+        found = await _lookup(state, hash_token(credential))
+        return found is not None and permission in found["permissions"].split()
+
+    return guard
 
 
 Reader = Annotated[Principal, Depends(require("read"))]

@@ -2,8 +2,8 @@
 
 `content_router(cached)` registers them; in optimised mode `cached` wraps each cacheable
 GET in its `cache_policy` (see `policies`), in plain mode it leaves them as they are.
-The reads take their `principal` by that name even where the body does not use it: the
-policies' tags name it (`user:{principal.user_id}`).
+The reads take a `principal` they do not use: the dependency is what refuses a caller
+without the `read` permission (the response cache's guard asks the same question).
 """
 
 from __future__ import annotations

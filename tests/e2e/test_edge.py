@@ -2,7 +2,8 @@
 and a publish or a revocation through the other worker purges it there.
 
 The preview is the one public page (no API token), so the edge may keep it; content
-responses are per user and must never be stored at the edge.
+responses need a token (Overdrive checks it before serving its one guarded copy) and
+must never be stored at the edge.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """The optimised application behind Overdrive's HTTP layer: hits before routing, writes
-purging every tier and the edge, per-user copies, and its own /metrics."""
+purging every tier and the edge, one guarded copy for every reader, and its own /metrics."""
 
 from __future__ import annotations
 
@@ -72,9 +72,11 @@ async def test_a_repeated_read_is_a_hit_answered_before_routing(deployment: Depl
     assert second.json() == first.json()
     assert 'desc="0 queries"' in second.headers["server-timing"]
     assert re.search(r'desc="[1-9]\d* queries"', first.headers["server-timing"])
-    # Personal copies: browsers may keep them, shared caches and CDNs may not.
+    # Token-bound copies: browsers may keep theirs, shared caches and CDNs may not.
     assert second.headers["cache-control"].startswith("private")
-    assert "overdrive-cache-control" not in second.headers
+    for name in ("overdrive-cache-control", "cdn-cache-control", "surrogate-control",
+                 "cache-tag"):
+        assert name not in second.headers
     for path in ("/versions/5", "/draft", "/published", "/compare?from=4&to=5"):
         await deployment.get(f"{deployment.item()}{path}", "viewer")
         again = await deployment.get(f"{deployment.item()}{path}", "viewer")
@@ -139,31 +141,41 @@ async def test_revoking_a_preview_purges_it_everywhere(deploy: Deploy, edge: Rec
     assert f"preview-token:{preview['id']}" in edge.purged_tags()
 
 
-async def test_a_cached_copy_is_never_served_to_another_token(deployment: Deployment) -> None:
-    """Copies are per credential: another user misses, no token or a bad one is refused,
-    and a revoked token or a withdrawn permission stops its own copies at once."""
+async def test_one_shared_copy_is_served_only_to_tokens_the_guard_admits(
+    deployment: Deployment,
+) -> None:
+    """One stored copy for every reader: another user's token gets a HIT with the same
+    body; no token or a bad one gets the app's 401; a withdrawn permission (403) or a
+    revoked token (401) is refused on its next request while the copy serves the rest."""
     listing = f"{deployment.item()}/versions"
-    await deployment.get(listing, "viewer")
-    assert (await deployment.get(listing, "viewer")).headers["x-cache"] == "HIT"
+    first = await deployment.get(listing, "viewer")
     other = await deployment.get(listing, "writer")
-    assert other.status_code == 200
-    assert other.headers["x-cache"] == "MISS"
-    assert (await deployment.client.get(listing)).status_code == 401
-    forged = await deployment.client.get(listing, headers={"Authorization": "Bearer od_nope"})
-    assert forged.status_code == 401
+    assert first.headers["x-cache"] == "MISS"
+    assert (other.status_code, other.headers["x-cache"]) == (200, "HIT")
+    assert other.content == first.content
+    for headers in ({}, {"Authorization": "Bearer od_nope"}):
+        refused = await deployment.client.get(listing, headers=headers)
+        assert refused.status_code == 401
+        assert "items" not in refused.json()
 
     withdrawn = await deployment.client.put(
         "/users/viewer/permissions", headers=deployment.auth(), json={"permissions": []}
     )
     assert withdrawn.status_code == 200
-    assert (await deployment.get(listing, "viewer")).status_code == 403
-
-    await deployment.get(listing, "writer")
+    forbidden = await deployment.get(listing, "viewer")
+    assert forbidden.status_code == 403
+    assert "items" not in forbidden.json()
     assert (await deployment.get(listing, "writer")).headers["x-cache"] == "HIT"
+
     token_id = await _token_id(deployment, "writer")
     revoked = await deployment.client.delete(f"/tokens/{token_id}", headers=deployment.auth())
     assert revoked.status_code == 204
     assert (await deployment.get(listing, "writer")).status_code == 401
+    # The refusals were answered by the app and stored nothing over the shared copy.
+    assert (await deployment.get(listing, "editor")).headers["x-cache"] == "HIT"
+    od = deployment.state.overdrive
+    assert od is not None
+    assert od.middleware["ResponseCacheMiddleware"].counters["guard_refused"] >= 4
 
 
 async def _token_id(deployment: Deployment, user: str) -> int:
@@ -267,7 +279,7 @@ async def test_behind_real_varnish_publish_purges_the_preview_and_lists_stay_per
     deploy: Deploy,
 ) -> None:
     """Varnish keeps the public preview until a publish purges it; the token-bound list
-    is never stored at the edge, so it is always the origin's (per-user) answer."""
+    is never stored at the edge, so it is always the origin's (guarded) answer."""
     if varnishd_binary() is None:
         if service_required():
             pytest.fail("varnishd is not installed and CI=true: run scripts/system-packages")
@@ -296,7 +308,7 @@ async def test_behind_real_varnish_publish_purges_the_preview_and_lists_stay_per
     assert (first.status_code, first.headers["x-edge-cache"]) == (200, "MISS")
     assert second.headers["x-edge-cache"] == "HIT"
     assert [page.headers["x-edge-cache"] for page in listing] == ["MISS", "MISS"]
-    assert listing[1].headers["x-cache"] == "HIT"  # Overdrive's own per-user copy
+    assert listing[1].headers["x-cache"] == "HIT"  # Overdrive's own guarded copy
     assert published.status_code == 200
     assert after.status_code == 404
     assert after.headers["x-edge-cache"] == "MISS"

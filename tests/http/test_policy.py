@@ -179,3 +179,20 @@ async def test_endpoint_taking_its_own_request_and_response_keeps_them() -> None
     assert response.json() == {"item": "9"}
     assert response.headers["x-seen"] == "/items/9"
     assert response.headers["surrogate-key"] == "item:9"
+
+
+def test_guarded_policy_keeps_cdns_out_without_keying_by_credential() -> None:
+    """guard=: private for browsers and CDNs, our targeted field says `guarded`, and
+    nothing varies on the credential (one copy for every admitted caller)."""
+
+    async def check(scope: object, path_params: object) -> bool:
+        return True
+
+    headers = CachePolicy(ttl=60, swr=10, tags=("board:{board}",), guard=check).headers(
+        {"board": "main"}
+    )
+    assert headers["Cache-Control"] == "private, max-age=0"
+    assert headers["Overdrive-Cache-Control"] == "s-maxage=60, stale-while-revalidate=10, guarded"
+    assert headers["Surrogate-Key"] == "board:main"
+    for name in ("Vary", "CDN-Cache-Control", "Surrogate-Control", "Cache-Tag"):
+        assert name not in headers

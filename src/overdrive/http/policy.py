@@ -12,6 +12,13 @@ With `per_user=True` the response is personal: browsers may keep it (`private`),
 nothing to store, and Overdrive's own cache stores one copy per credential, keyed by a
 hash of the credential header through `Vary` and told so in the targeted field
 `Overdrive-Cache-Control`, which the middleware strips before the response leaves.
+
+With `guard=check` the response is the same for every permitted caller: it is just as
+`private` for browsers and CDNs, but Overdrive stores ONE copy, not keyed by the
+credential, and serves it only to requests `check(scope, path_params)` admits (see
+`overdrive.http.guard`). The targeted field then says `guarded`, so a response cache
+that does not find the guard on the request scope stores nothing rather than an
+unguarded shared copy.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ import functools
 import inspect
 import logging
 import typing
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from overdrive.errors import ConfigurationError
 from overdrive.http.edge import edge_tag_headers
+from overdrive.http.guard import GUARD_SCOPE_KEY, GUARDED_DIRECTIVE, Guard, register_guard
 
 __all__ = ["OVERDRIVE_CACHE_CONTROL", "CachePolicy", "cache_policy"]
 
@@ -59,8 +67,13 @@ class CachePolicy:
     cdn_ttl: int | None = None
     per_user: bool = False
     credential_header: str = "Authorization"
+    guard: Guard | None = None
 
     def __post_init__(self) -> None:
+        if self.guard is not None and self.per_user:
+            raise ConfigurationError(
+                "cache_policy takes per_user=True (one copy per credential) or guard= (one "
+                "shared copy, checked per request), not both")
         for name in ("ttl", "swr", "stale_if_error", "browser_ttl"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -69,16 +82,36 @@ class CachePolicy:
             raise ConfigurationError(f"cache_policy cdn_ttl must be >= 0, not {self.cdn_ttl!r}")
 
     @functools.cached_property
+    def guard_id(self) -> str | None:
+        """The registered id of the guard, which stored entries carry."""
+        return None if self.guard is None else register_guard(self.guard)
+
+    @property
+    def personal(self) -> bool:
+        """Never stored at the edge: per-user or guarded."""
+        return self.per_user or self.guard is not None
+
+    def mark(self, scope: MutableMapping[str, Any], path_params: Mapping[str, Any]) -> None:
+        """Tell the response cache (through the scope, never a header) which guard to
+        store with this response, and the path parameters to call it with on a hit."""
+        if self.guard_id is not None:
+            scope[GUARD_SCOPE_KEY] = (self.guard_id, _storable(path_params))
+
+    @functools.cached_property
     def static_headers(self) -> dict[str, str]:
         """Every header but the tags."""
         vary = list(self.vary)
-        if self.per_user:
-            vary.append(self.credential_header)
+        if self.personal:
+            targeted = _lifetimes(self.ttl, self.swr, self.stale_if_error).replace(
+                "max-age", "s-maxage", 1
+            )
+            if self.per_user:
+                vary.append(self.credential_header)
+            else:
+                targeted = f"{targeted}, {GUARDED_DIRECTIVE}"
             headers = {
                 "Cache-Control": f"private, max-age={self.browser_ttl}",
-                OVERDRIVE_CACHE_CONTROL: _lifetimes(
-                    self.ttl, self.swr, self.stale_if_error
-                ).replace("max-age", "s-maxage", 1),
+                OVERDRIVE_CACHE_CONTROL: targeted,
             }
         else:
             cdn = _lifetimes(
@@ -114,7 +147,7 @@ class CachePolicy:
             logger.warning("%d cache tags do not fit the CDN headers: not cached", len(tags))
             return {"Cache-Control": f"private, max-age={self.browser_ttl}"}
         headers["Surrogate-Key"] = tag_headers.surrogate_key
-        if not self.per_user:
+        if not self.personal:
             headers["Cache-Tag"] = tag_headers.cache_tag
         return headers
 
@@ -137,6 +170,7 @@ def cache_policy(
     cdn_ttl: int | None = None,
     per_user: bool = False,
     credential_header: str = "Authorization",
+    guard: Guard | None = None,
 ) -> Callable[[Endpoint], Endpoint]:
     """Declare how a route's responses are cached, in every tier.
 
@@ -149,6 +183,10 @@ def cache_policy(
     defaults included). Works on FastAPI endpoints (a `Response` parameter is injected when
     the endpoint returns data) and on Starlette endpoints that take a request and return a
     `Response`.
+
+    `guard(scope, path_params) -> bool` (sync or async) stores one shared copy of a
+    response that needs a credential and checks every request against it before a hit
+    is served; a refused request goes to the application, which answers it (401/403).
     """
     if isinstance(tags, str) or isinstance(vary, str):
         raise ConfigurationError("cache_policy tags and vary are tuples of strings, not str")
@@ -162,8 +200,9 @@ def cache_policy(
         cdn_ttl=cdn_ttl,
         per_user=per_user,
         credential_header=credential_header,
+        guard=guard,
     )
-    _ = policy.static_headers  # fail at import time, not on the first request
+    _ = policy.static_headers, policy.guard_id  # fail at import time, not on the first request
 
     def decorate(endpoint: Endpoint) -> Endpoint:
         from starlette.requests import Request
@@ -191,6 +230,7 @@ def cache_policy(
             ) -> Any:
                 result = await call((request,), {})
                 parameters = {**request.query_params, **request.path_params}
+                policy.mark(request.scope, request.path_params)
                 if isinstance(result, Response):
                     policy.apply(result.headers, parameters)
                 elif overdrive_response is not None:
@@ -225,6 +265,7 @@ def cache_policy(
             bound.apply_defaults()
             parameters = {**request.query_params, **request.path_params, **bound.arguments}
             target = result.headers if isinstance(result, Response) else response.headers
+            policy.mark(request.scope, request.path_params)
             policy.apply(target, parameters)
             return result
 
@@ -246,6 +287,15 @@ def cache_policy(
         return fastapi_endpoint  # type: ignore[return-value]
 
     return decorate
+
+
+def _storable(path_params: Mapping[str, Any]) -> dict[str, Any]:
+    """The path parameters as a stored entry can carry them (L2 serialises the entry):
+    str, int, float and bool as they are, anything else (a UUID, say) as its str."""
+    return {
+        str(name): value if isinstance(value, str | int | float | bool) else str(value)
+        for name, value in path_params.items()
+    }
 
 
 def _parameter_of_type(

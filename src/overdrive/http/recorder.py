@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from overdrive.http.compression import add_vary, weaken_etag
+from overdrive.http.guard import GUARD_SCOPE_KEY, GuardVerdict, check_guard
 from overdrive.http.request_facts import RequestFacts
 from overdrive.http.stored_response import (
     NOT_MODIFIED_HEADERS,
@@ -53,6 +54,7 @@ class ResponseRecorder:
         self.chunks: list[bytes] = []
         self.decision: StorageDecision | None = None
         self.not_modified = False
+        self.guard: tuple[str, dict[str, Any]] | None = None
 
     async def send(self, message: Message) -> None:
         kind = message["type"]
@@ -68,7 +70,8 @@ class ResponseRecorder:
                                           request_authorized=self.facts.authorized,
                                           targeted_field=owner.targeted_field,
                                           now=owner.clock())
-                if decision.store and not self.facts.uncacheable_fill:
+                if (decision.store and not self.facts.uncacheable_fill
+                        and (not decision.guarded or await self._guard_admits())):
                     self.decision = decision
             self.headers = [(k, v) for k, v in headers if k.lower() != owner.targeted_field]
             if self.decision is not None:
@@ -117,6 +120,20 @@ class ResponseRecorder:
             return
         await self._complete()
 
+    async def _guard_admits(self) -> bool:
+        """A guarded response is stored only when it is a 2xx, the policy put its guard
+        on the scope (else it would become an unguarded shared copy), and the guard
+        admits the request it was produced for."""
+        marker = self.scope.get(GUARD_SCOPE_KEY)
+        if not 200 <= self.status < 300 or not isinstance(marker, tuple) or len(marker) != 2:
+            return False
+        verdict = await check_guard(marker[0], self.scope, marker[1])
+        if verdict != GuardVerdict.ADMITTED:
+            self.owner.counters[verdict] += 1
+            return False
+        self.guard = marker
+        return True
+
     async def _give_up_storing(self, *, more_body: bool = True) -> None:
         self.buffering = False
         self.decision = None
@@ -138,7 +155,7 @@ class ResponseRecorder:
         owner = self.owner
         etag, encodings, items = await owner.prepare(
             self.key, self.facts, self.status, self.headers, body, decision,
-            route=route_template(self.scope, self.root_path))
+            route=route_template(self.scope, self.root_path), guard=self.guard)
         self.started = True
         headers = [(k, v) for k, v in self.headers
                    if k.lower() not in (b"content-length", b"etag")]

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from overdrive.http.compression import CompressingSend, Compressor, add_vary, weaken_etag
+from overdrive.http.guard import GuardVerdict, check_guard
 from overdrive.http.invalidation_log import InvalidationLog
 from overdrive.http.policy import OVERDRIVE_CACHE_CONTROL
 from overdrive.http.recorder import ResponseRecorder
@@ -128,7 +129,8 @@ class ResponseCacheMiddleware:
         self.uncacheable_memory = uncacheable_memory
         self.counters = {"hit": 0, "stale": 0, "miss": 0, "bypass": 0, "stored": 0,
                          "coalesced": 0, "stale_if_error": 0, "errors": 0,
-                         "refused_stale_sets": 0}
+                         "refused_stale_sets": 0, "guard_refused": 0, "guard_errors": 0,
+                         "guard_unknown": 0}
         self.invalidations = InvalidationLog()
 
     # -- lookup --------------------------------------------------------------------------
@@ -163,6 +165,11 @@ class ResponseCacheMiddleware:
             else:
                 tier = "l1"
         if entry is not None:
+            if "g" in entry.value and not await self._admits(entry, scope):
+                # One shared copy, not for this request: the application answers it
+                # (401/403) and nothing it says is stored over the copy.
+                await self._refuse(scope, receive, send, facts)
+                return
             now = self.clock()
             if now < entry.fresh_until:
                 # The hit: answered within this one coroutine, no further frame awaited.
@@ -175,7 +182,7 @@ class ResponseCacheMiddleware:
                 return
             if now < entry.fresh_until + entry.value["w"]:
                 self.counters["stale"] += 1
-                self._refresh_in_background(key, scope, entry.value["n"])
+                self._refresh_in_background(key, scope, entry.value["n"], "g" in entry.value)
                 await self._serve(entry, facts, scope, send, now, self.stale_header,
                                   timing, _STALE_DESC[tier], started)
                 return
@@ -191,6 +198,9 @@ class ResponseCacheMiddleware:
         stale = (entry, tier) if entry is not None and entry.value["e"] else None
         if facts.revalidate and not facts.no_store:
             entry, tier = await self._lookup(key, facts)
+            if entry is not None and "g" in entry.value and not await self._admits(entry, scope):
+                await self._refuse(scope, receive, send, facts)
+                return
             stale = (entry, tier) if entry is not None and entry.value["e"] else None
         await self._miss_coalesced(key, scope, receive, send, facts, stale, timing)
 
@@ -296,6 +306,9 @@ class ResponseCacheMiddleware:
             entry, tier = await self._lookup(key, facts)
             now = self.clock()
             if entry is not None and now < entry.fresh_until:
+                if "g" in entry.value and not await self._admits(entry, scope):
+                    await self._refuse(scope, receive, send, facts)
+                    return
                 await self._serve(entry, facts, scope, send, now, self.hit_header,
                                   timing, _HIT_DESC[tier], started)
                 return
@@ -337,6 +350,24 @@ class ResponseCacheMiddleware:
             return
         await recorder.finish()
 
+    async def _admits(self, entry: EntryLike, scope: Scope) -> bool:
+        """Whether the guard of a guarded entry admits this request (counted if not)."""
+        verdict = await check_guard(entry.value["g"], scope, entry.value.get("p") or {})
+        if verdict != GuardVerdict.ADMITTED:
+            self.counters[verdict] += 1
+            return False
+        return True
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send,
+                      facts: RequestFacts) -> None:
+        """A guarded copy this request may not have: the application answers, unstored."""
+        if facts.only_if_cached:
+            await send({"type": "http.response.start", "status": 504,
+                        "headers": [(b"content-length", b"0"), self.miss_header]})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        await self._pass(scope, receive, send)
+
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Not cacheable: still strip our targeted field and answer If-None-Match."""
         facts = self._scan(scope["headers"])
@@ -369,13 +400,19 @@ class ResponseCacheMiddleware:
             return send
         return CompressingSend(self.compressor, encoding, send)
 
-    def _refresh_in_background(self, key: str, scope: Scope, vary: list[str]) -> None:
+    def _refresh_in_background(self, key: str, scope: Scope, vary: list[str],
+                               guarded: bool = False) -> None:
         if key in self._refreshing:
             return
         self._refreshing.add(key)
         # The refresh fills a shared entry: it carries no validators, and no credentials
-        # unless the entry varies on them, so one user's session never shapes it.
-        dropped = {b"if-none-match", b"if-modified-since", b"authorization", b"cookie"}
+        # unless the entry varies on them, so one user's session never shapes it. A
+        # guarded entry is the exception: its body is the same for every caller the guard
+        # admits, the origin needs this (admitted) caller's credential to produce it, and
+        # the guard is asked again before the refreshed copy is stored.
+        dropped = {b"if-none-match", b"if-modified-since"}
+        if not guarded:
+            dropped |= {b"authorization", b"cookie"}
         dropped -= {name.encode() for name in vary}
         refresh_scope = {**scope, "method": "GET",  # a stale HEAD refreshes the GET entry
                          "headers": [(k, v) for k, v in scope["headers"] if k not in dropped]}
@@ -408,11 +445,13 @@ class ResponseCacheMiddleware:
     async def prepare(
         self, key: str, facts: RequestFacts, status: int, headers: list[tuple[bytes, bytes]],
         body: bytes, decision: StorageDecision, route: str | None = None,
+        guard: tuple[str, dict[str, Any]] | None = None,
     ) -> tuple[bytes, dict[str, bytes], dict[str, Any]]:
         """The ETag, the precompressed bodies, and the cache items for one response.
 
         Kept apart from `persist` so the client gets its response before the write.
-        `route` is the template the router matched, served back with every hit.
+        `route` is the template the router matched, served back with every hit; `guard`
+        (id, path parameters) is checked before every hit of a guarded entry.
         """
         etag = decision.etag or entry_etag(body)
         kept = [(k.lower(), v) for k, v in headers
@@ -440,6 +479,8 @@ class ResponseCacheMiddleware:
         value = {"s": status, "h": kept, "b": body, "t": etag, "c": encodings,
                  "i": identity, "z": encoded_headers,
                  "w": decision.swr, "e": decision.stale_if_error, "n": list(vary), "r": route}
+        if guard is not None:
+            value["g"], value["p"] = guard
         if vary:
             items = {key: {"v": list(vary)},
                      f"{key}|{variant_suffix(vary, facts.headers)}": value}

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
 from overdrive.http.cache_control import CacheControl, parse_cache_control, parse_vary
+from overdrive.http.guard import GUARDED_DIRECTIVE
 
 __all__ = [
     "HEURISTICALLY_CACHEABLE",
@@ -60,6 +61,8 @@ class StorageDecision:
     content_type: bytes = b""
     content_encoding: bytes = b""
     etag: bytes = b""
+    guarded: bool = False
+    """Our targeted field says `guarded`: store only under the guard of the scope."""
 
 
 _REFUSED: dict[str, StorageDecision] = {}
@@ -112,6 +115,9 @@ def decide_storage(
         elif name == b"date":
             date = value
     directives: CacheControl = parse_cache_control((targeted or cache_control).decode("latin-1"))
+    # Only our own field can mark a response guarded; a guard in plain Cache-Control
+    # would reach the CDN and means nothing there.
+    guarded = bool(targeted) and GUARDED_DIRECTIVE in directives.extensions
     if directives.no_store or directives.private or directives.no_cache:
         return _refuse("no-store/private/no-cache")
     ttl = directives.shared_max_age
@@ -137,6 +143,7 @@ def decide_storage(
         content_type=content_type,
         content_encoding=content_encoding,
         etag=etag,
+        guarded=guarded,
     )
 
 
