@@ -136,8 +136,14 @@ class ResponseCacheMiddleware:
     # -- lookup --------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        timing: RequestTiming | None
         if self.server_timing is not None and scope["type"] == "http":
-            send = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.server_timing)
+            # Handed down as `send`, not kept in the scope: the timing holds the server's
+            # send, bound to its per-request object that holds the scope, and that cycle
+            # left every request to the cyclic GC (full collections stalled responses).
+            send = timing = RequestTiming(send, self.server_timing)
+        else:
+            timing = scope.get(TIMING_SCOPE_KEY)
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             if scope["type"] == "http":
                 await self._pass(scope, receive, send)
@@ -149,7 +155,6 @@ class ResponseCacheMiddleware:
             self.counters["bypass"] += 1
             await self._pass(scope, receive, send)
             return
-        timing: RequestTiming | None = scope.get(TIMING_SCOPE_KEY)
         started = timing.clock() if timing is not None else 0.0
         key = self._key(scope, facts.host)
         if facts.revalidate:

@@ -147,10 +147,17 @@ class ServerTimingMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.db is None:
-            timing = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.clock)
-            await self.app(scope, receive, timing)
-            return
-        with self.db.request_scope() as stats:
-            timing = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.clock, stats)
-            await self.app(scope, receive, timing)
+        # The timing holds the server's send, bound to its per-request object that holds
+        # this scope: taking it out of the scope when the request ends breaks that cycle,
+        # so the request is freed by reference counting and not left to the cyclic GC
+        # (whose full collections stalled responses by tens of milliseconds under load).
+        try:
+            if self.db is None:
+                timing = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.clock)
+                await self.app(scope, receive, timing)
+                return
+            with self.db.request_scope() as stats:
+                timing = scope[TIMING_SCOPE_KEY] = RequestTiming(send, self.clock, stats)
+                await self.app(scope, receive, timing)
+        finally:
+            scope.pop(TIMING_SCOPE_KEY, None)
