@@ -57,7 +57,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psutil
-import redis
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import insert, select, text
@@ -69,6 +68,7 @@ from examples.versioning.database import create_engine
 from examples.versioning.schema import ApiToken, Base, User
 from examples.versioning.seed import hash_token
 from examples.versioning.signing import Signer
+from overdrive.demo.cleanup import delete_keys, namespace_patterns
 from overdrive.demo.drive import COUNTERS_PATH, hit_ratio
 from overdrive.demo.server import AppServer
 from overdrive.load import LoadOptions, Stage, Stages, run_load
@@ -316,7 +316,7 @@ def _run_mode(
         return run
     finally:
         asyncio.run(_drop(args.database_url, schema))
-        _forget(args.redis_url, namespace)
+        delete_keys(args.redis_url, *namespace_patterns(namespace))
         console.print(f"  dropped schema {schema}, deleted Redis namespace {namespace}")
 
 
@@ -326,18 +326,6 @@ async def _drop(url: str, schema: str) -> None:
         await drop_schema(engine, schema=schema)
     finally:
         await engine.dispose()
-
-
-def _forget(redis_url: str, namespace: str) -> None:
-    """Delete this mode's keys (its namespace only) from the shared Redis."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for pattern in (f"{{{namespace}*", f"{namespace}*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
 
 
 def _measure(

@@ -18,11 +18,11 @@ from typing import Any
 
 import httpx
 import pytest
-import redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from examples.versioning import SeedReport, SeedSizes, create_engine, create_schema, seed
 from examples.versioning.database import drop_schema
+from overdrive.demo.cleanup import delete_keys
 from tests.e2e.workers import Worker, uvicorn_workers
 from tests.http.live import varnish, varnishd_binary
 from tests.servers import free_port, service_required
@@ -90,18 +90,6 @@ async def _drop(url: str, schema: str) -> None:
         await engine.dispose()
 
 
-def _forget_namespace(redis_url: str, namespace: str) -> None:
-    """Delete the session's keys, and only those, from the shared Redis."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for pattern in (f"{{{namespace}:*", f"{{{namespace}}}*", f"{namespace}:*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
-
-
 @pytest.fixture(scope="session")
 def deployment(
     postgres_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
@@ -110,7 +98,8 @@ def deployment(
     schema, namespace = f"e2e_{suffix}", f"e2e-{suffix}"
     ports = [free_port(), free_port()]
     with contextlib.ExitStack() as stack:
-        stack.callback(_forget_namespace, redis_url, namespace)
+        patterns = (f"{{{namespace}:*", f"{{{namespace}}}*", f"{namespace}:*")
+        stack.callback(delete_keys, redis_url, *patterns)
         stack.callback(lambda: asyncio.run(_drop(postgres_url, schema)))
         report = asyncio.run(_seed(postgres_url, schema))
         edge = stack.enter_context(varnish(ports[0])) if varnishd_binary() else None

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-import redis
 import typer
 from rich.console import Console
 
+from overdrive.demo.cleanup import delete_keys, namespace_patterns
 from overdrive.demo.dataset import import_example, seed_mode
 from overdrive.demo.drive import ModeResult, drive_mode
 from overdrive.demo.errors import DemoError
@@ -174,7 +174,8 @@ def run_demo(
     with contextlib.ExitStack() as cleanup:
         workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="overdrive-demo-")))
         if redis_url is not None:
-            cleanup.callback(_forget, redis_url, f"overdrive-demo-{run_id}-")
+            run_keys = namespace_patterns(f"overdrive-demo-{run_id}-")
+            cleanup.callback(delete_keys, redis_url, *run_keys)
 
         def database(name: str) -> tuple[str, str | None]:
             """A run's database: a SQLite file of its own, or a Postgres schema of its own."""
@@ -291,18 +292,6 @@ def _serve(
         console.print("Ctrl-C stops it.", highlight=False)
         server.wait()
     console.print("stopped.")
-
-
-def _forget(redis_url: str, prefix: str) -> None:
-    """Delete this run's keys (its own namespace only) from the shared Redis."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        for pattern in (f"{{{prefix}*", f"{prefix}*"):
-            keys = list(client.scan_iter(match=pattern, count=1000))
-            for start in range(0, len(keys), 500):
-                client.delete(*keys[start : start + 500])
-    finally:
-        client.close()
 
 
 def _drop(url: str, schema: str) -> None:
