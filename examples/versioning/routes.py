@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from examples.versioning import reads, writes
 from examples.versioning.auth import Publisher, Reader, Writer
+from examples.versioning.items import ItemRef
 from examples.versioning.runtime import runtime
 
 __all__ = ["Cached", "content_router"]
@@ -30,6 +31,17 @@ ContentId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z
 Number = Annotated[int, Path(ge=1)]
 
 
+async def addressed_item(
+    request: Request, content_type: ContentType, content_id: ContentId
+) -> ItemRef:
+    """The item the route's prefix names, or 404: declared after the principal, so a
+    caller without permission is refused before the address is looked up."""
+    return await reads.resolve_item(runtime(request), content_type, content_id)
+
+
+Item = Annotated[ItemRef, Depends(addressed_item)]
+
+
 class AutosaveRequest(BaseModel):
     lock_version: int | None = Field(
         description="lock_version of the draft this edit started from; null to start a draft"
@@ -40,50 +52,42 @@ class AutosaveRequest(BaseModel):
 
 async def list_versions(
     request: Request,
-    content_type: ContentType,
-    content_id: ContentId,
     principal: Reader,
+    item: Item,
     kind: Kind | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """Version metadata, newest first; follow `next_cursor` for older ones."""
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await reads.list_versions(state, item, kind=kind, limit=limit, cursor=cursor)
 
 
 async def get_version(
     request: Request,
     number: Number,
-    content_type: ContentType,
-    content_id: ContentId,
     principal: Reader,
+    item: Item,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_version(state, item, number)
 
 
 async def get_draft(
     request: Request,
-    content_type: ContentType,
-    content_id: ContentId,
     principal: Reader,
+    item: Item,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_current(state, item, "draft")
 
 
 async def get_published(
     request: Request,
-    content_type: ContentType,
-    content_id: ContentId,
     principal: Reader,
+    item: Item,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await reads.get_current(state, item, "published")
 
 
@@ -116,26 +120,22 @@ async def autosave(
 async def publish(
     request: Request,
     number: Number,
-    content_type: ContentType,
-    content_id: ContentId,
     _principal: Publisher,
+    item: Item,
 ) -> dict[str, Any]:
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await writes.publish(state, item, number)
 
 
 async def compare(
     request: Request,
-    content_type: ContentType,
-    content_id: ContentId,
     principal: Reader,
+    item: Item,
     old: Annotated[int, Query(alias="from", ge=1)],
     new: Annotated[int, Query(alias="to", ge=1)],
 ) -> dict[str, Any]:
     """Line and word diff from version `from` to version `to`."""
     state = runtime(request)
-    item = await reads.resolve_item(state, content_type, content_id)
     return await reads.compare(state, item, old, new)
 
 
