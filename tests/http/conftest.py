@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from overdrive import Cache
-from overdrive.types import ASGIApp, Receive, Scope, Send
+from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class FakeClock:
@@ -123,3 +123,20 @@ async def redis_caches(redis_url: str, namespace: str) -> AsyncIterator[Callable
     yield make
     for cache in made:
         await cache.close()
+
+
+async def asgi_get(app: ASGIApp, path: str = "/", *headers: tuple[bytes, bytes]) -> list[Message]:
+    """The messages `app` sends for one GET, called as a server calls it: for responses an
+    HTTP client would not show as they were sent (pathsend, a start with no body)."""
+    sent: list[Message] = []
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
+             "headers": [(b"host", b"test"), *headers]}
+    await app(scope, receive, send)
+    return sent

@@ -17,7 +17,7 @@ import zstandard
 from overdrive import Cache, CompressionMiddleware, ResponseCacheMiddleware
 from overdrive.http.compression import Compressor
 from overdrive.types import Receive, Scope, Send
-from tests.http.conftest import FakeClock, Origin, client_for
+from tests.http.conftest import FakeClock, Origin, asgi_get, client_for
 
 BIG = json.dumps([{"id": i, "name": f"item {i}"} for i in range(200)]).encode()
 
@@ -227,17 +227,7 @@ async def test_pathsend_responses_pass_through() -> None:
             (b"content-type", b"text/plain"), (b"content-length", b"5000")]})
         await send({"type": "http.response.pathsend", "path": "/tmp/file.txt"})
 
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b""}
-
-    scope = {"type": "http", "method": "GET", "path": "/", "headers": [
-        (b"accept-encoding", b"gzip")]}
-    await CompressionMiddleware(file_app)(scope, receive, send)
+    sent = await asgi_get(CompressionMiddleware(file_app), "/", (b"accept-encoding", b"gzip"))
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.pathsend"]
     assert b"content-encoding" not in dict(sent[0]["headers"])  # type: ignore[arg-type]

@@ -10,7 +10,7 @@ import pytest
 
 from overdrive import Cache, ResponseCacheMiddleware
 from overdrive.types import Receive, Scope, Send
-from tests.http.conftest import FakeClock, Origin, client_for
+from tests.http.conftest import FakeClock, Origin, asgi_get, client_for
 
 
 @pytest.fixture
@@ -418,18 +418,8 @@ async def test_app_that_never_sends_a_body_still_completes(
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"cache-control", b"public, s-maxage=60")]})
 
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b""}
-
     middleware = ResponseCacheMiddleware(headless, cache=memory_cache, clock=clock)
-    scope = {"type": "http", "method": "GET", "path": "/", "query_string": b"",
-             "headers": [(b"host", b"test")]}
-    await middleware(scope, receive, send)
+    sent = await asgi_get(middleware, "/")
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.body"]
     assert middleware.counters["stored"] == 0
@@ -445,18 +435,8 @@ async def test_pathsend_responses_pass_through_unstored(
                     "headers": [(b"cache-control", b"public, s-maxage=60")]})
         await send({"type": "http.response.pathsend", "path": "/tmp/file.txt"})
 
-    sent: list[dict[str, object]] = []
-
-    async def send(message: dict[str, object]) -> None:
-        sent.append(message)
-
-    async def receive() -> dict[str, object]:
-        return {"type": "http.request", "body": b""}
-
     middleware = ResponseCacheMiddleware(file_app, cache=memory_cache, clock=clock)
-    scope = {"type": "http", "method": "GET", "path": "/file", "query_string": b"",
-             "headers": [(b"host", b"test")]}
-    await middleware(scope, receive, send)
+    sent = await asgi_get(middleware, "/file")
     assert [message["type"] for message in sent] == ["http.response.start",
                                                      "http.response.pathsend"]
     assert middleware.counters["stored"] == 0
