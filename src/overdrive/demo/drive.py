@@ -57,20 +57,18 @@ class ModeResult:
 
 
 def hit_ratio(before: dict[str, Any], after: dict[str, Any]) -> float | None:
-    """Lookups any tier served over lookups made, between two `Cache.stats()` (the
-    definition of the dashboard, the alert rules and `overdrive load`); None without a
-    cache or lookups. Every lookup asks L1 first when there is one."""
+    """The dashboard's hit ratio (`hit_ratios`' overall) between two `Cache.stats()`;
+    None without a cache or lookups."""
     if not before or not after:
         return None
+    from overdrive.observe.measurements import hit_ratios
 
     def delta(key: str) -> float:
         return float(after.get(key, 0) - before.get(key, 0))
 
-    hits = delta("l1_hits") + delta("l2_hits")
-    lookups = delta("l1_hits") + delta("l1_misses")
-    if not after.get("l1_max_bytes"):
-        lookups = delta("l2_hits") + delta("l2_misses")
-    return min(hits / lookups, 1.0) if lookups > 0 else None
+    tiers = {tier: {"hit": delta(f"{tier}_hits"), "miss": delta(f"{tier}_misses")}
+             for tier in ("l1", "l2") if tier == "l2" or after.get("l1_max_bytes")}
+    return hit_ratios(tiers)["overall"]
 
 
 def read_hit_ratio(before: dict[str, Any], after: dict[str, Any]) -> float | None:
