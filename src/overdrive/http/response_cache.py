@@ -142,8 +142,10 @@ class ResponseCacheMiddleware:
             # send, bound to its per-request object that holds the scope, and that cycle
             # left every request to the cyclic GC (full collections stalled responses).
             send = timing = RequestTiming(send, self.server_timing)
+            started = timing.started  # the cache's work starts with the request: one read
         else:
             timing = scope.get(TIMING_SCOPE_KEY)
+            started = timing.clock() if timing is not None else 0.0
         if scope["type"] != "http" or scope["method"] not in ("GET", "HEAD"):
             if scope["type"] == "http":
                 await self._pass(scope, receive, send)
@@ -155,7 +157,6 @@ class ResponseCacheMiddleware:
             self.counters["bypass"] += 1
             await self._pass(scope, receive, send)
             return
-        started = timing.clock() if timing is not None else 0.0
         key = self._key(scope, facts.host)
         if facts.revalidate:
             entry, tier = None, ""
