@@ -171,10 +171,9 @@ class ResponseCacheMiddleware:
             else:
                 tier = "l1"
         if entry is not None:
-            if "g" in entry.value and not await self._admits(entry, scope):
-                # One shared copy, not for this request: the application answers it
-                # (401/403) and nothing it says is stored over the copy.
-                await self._refuse(scope, receive, send, facts)
+            # One shared copy, not for this request: the application answers it (401/403)
+            # and nothing it says is stored over the copy.
+            if "g" in entry.value and await self._refused(entry, scope, receive, send, facts):
                 return
             now = self.clock()
             if now < entry.fresh_until:
@@ -204,8 +203,8 @@ class ResponseCacheMiddleware:
         stale = (entry, tier) if entry is not None and entry.value["e"] else None
         if facts.revalidate and not facts.no_store:
             entry, tier = await self._lookup(key, facts)
-            if entry is not None and "g" in entry.value and not await self._admits(entry, scope):
-                await self._refuse(scope, receive, send, facts)
+            if (entry is not None and "g" in entry.value
+                    and await self._refused(entry, scope, receive, send, facts)):
                 return
             stale = (entry, tier) if entry is not None and entry.value["e"] else None
         await self._miss_coalesced(key, scope, receive, send, facts, stale, timing)
@@ -312,8 +311,8 @@ class ResponseCacheMiddleware:
             entry, tier = await self._lookup(key, facts)
             now = self.clock()
             if entry is not None and now < entry.fresh_until:
-                if "g" in entry.value and not await self._admits(entry, scope):
-                    await self._refuse(scope, receive, send, facts)
+                if "g" in entry.value and await self._refused(entry, scope, receive, send,
+                                                              facts):
                     return
                 await self._serve(entry, facts, scope, send, now, self.hit_header,
                                   timing, _HIT_DESC[tier], started)
@@ -356,23 +355,21 @@ class ResponseCacheMiddleware:
             return
         await recorder.finish()
 
-    async def _admits(self, entry: EntryLike, scope: Scope) -> bool:
-        """Whether the guard of a guarded entry admits this request (counted if not)."""
+    async def _refused(self, entry: EntryLike, scope: Scope, receive: Receive, send: Send,
+                       facts: RequestFacts) -> bool:
+        """Whether the guard of a guarded entry refused this request, which is then
+        answered here (counted): by the application, unstored, or 504 if only-if-cached."""
         verdict = await check_guard(entry.value["g"], scope, entry.value.get("p") or {})
-        if verdict != GuardVerdict.ADMITTED:
-            self.counters[verdict] += 1
+        if verdict == GuardVerdict.ADMITTED:
             return False
-        return True
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send,
-                      facts: RequestFacts) -> None:
-        """A guarded copy this request may not have: the application answers, unstored."""
+        self.counters[verdict] += 1
         if facts.only_if_cached:
             await send({"type": "http.response.start", "status": 504,
                         "headers": [(b"content-length", b"0"), self.miss_header]})
             await send({"type": "http.response.body", "body": b""})
-            return
+            return True
         await self._pass(scope, receive, send)
+        return True
 
     async def _pass(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Not cacheable: still strip our targeted field and answer If-None-Match."""
