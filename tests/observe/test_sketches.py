@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from overdrive.observe.sketches import LatencySketch, LatencyWindows
+from overdrive.observe.sketches import LatencySketch, LatencyWindows, sketch_key
 
 
 class FakeClock:
@@ -127,13 +127,16 @@ def test_quantiles_match_ddsketch_itself() -> None:
     assert ours.quantile(1.5) is None
 
 
-def test_add_many_equals_adding_one_by_one() -> None:
-    """The batched add gives the same bins, zeros, counts and errors as `add` per value."""
+def test_add_counts_equals_adding_one_by_one() -> None:
+    """Binned values give the same bins, zeros, counts and errors as `add` per value."""
     values = [0.0, 0.0005, 0.0005, 0.012, 0.3, 2.5, 1e-9, 0.012]
     one_by_one, batched = LatencySketch(), LatencySketch()
     for value in values:
         one_by_one.add(value)
     one_by_one.errors = 3
-    batched.add_many(values, errors=3)
+    bins: dict[int, int] = {}
+    for value in values[1:]:
+        bins[sketch_key(value)] = bins.get(sketch_key(value), 0) + 1
+    batched.add_counts(bins, zero=1, errors=3)
     assert batched.to_json() == one_by_one.to_json()
     assert batched.count == one_by_one.count == len(values)

@@ -42,11 +42,12 @@ from overdrive.observe.metrics import OverdriveMetrics
 from overdrive.observe.multiprocess import MultiprocessDirectory
 from overdrive.observe.notify import AlertNotifier, SeenStore
 from overdrive.observe.process import ProcessSampler
-from overdrive.observe.red import RedMiddleware
+from overdrive.observe.red import Group, RedMiddleware
 from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
 from overdrive.observe.sources import CacheStatsSource, InsightSource, StatsBridge
+from overdrive.routes import known_template
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:  # slo imports the rule catalogue from this package
@@ -281,7 +282,18 @@ class Observability:
             try:
                 await self.app(scope, receive, responder)
             finally:
-                tally.record(scope, root_path, status, started, perf_counter())
+                # RequestTally.record, inlined: the call was a tenth of this path's cost.
+                route = scope.get("route")
+                key = (id(route), None if route is not None else known_template(scope),
+                       root_path, scope.get("root_path", ""), scope["method"], status)
+                group = tally.groups.get(key)
+                if group is None:
+                    group = tally.groups[key] = Group(route)
+                group.starts.append(started)
+                durations = group.durations
+                durations.append(perf_counter() - started)
+                if len(durations) >= tally.FLUSH_AT:
+                    tally.flush()
         elif path == self.metrics_path:
             await self._guarded(scope, send, self._metrics)
         elif path == self.dashboard_path or path.startswith(self.dashboard_prefix):

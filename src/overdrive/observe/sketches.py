@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,13 +26,19 @@ KEY_MULTIPLIER = 1.0 / math.log(MAPPING.gamma)
 SMALLEST = MAPPING.min_possible
 
 
+def sketch_key(seconds: float) -> int:
+    """The sketch bin of `seconds` (> SMALLEST): the key DDSketch's mapping gives it."""
+    return math.ceil(math.log(seconds) * KEY_MULTIPLIER)
+
+
 class LatencySketch:
     """A DDSketch of latencies in seconds: ddsketch's logarithmic mapping over a sparse store.
 
     The store is a plain dict of bucket key to count. `ddsketch.DDSketch.add` costs about
-    1.5 µs (dense-store bookkeeping, min/max/sum) where a dict bump costs a third of that,
-    and this runs on every request (bench_observe_overhead.py); quantiles, merges and the
-    mapping (hence the 1 % relative-accuracy guarantee) are DDSketch's own.
+    1.5 µs (dense-store bookkeeping, min/max/sum) per value, and every request is a value
+    (bench_observe_overhead.py): requests arrive here already binned, a batch at a time
+    (`add_counts`); quantiles, merges and the mapping (hence the 1 % relative-accuracy
+    guarantee) are DDSketch's own.
     """
 
     __slots__ = ("bins", "count", "errors", "zero")
@@ -47,7 +52,7 @@ class LatencySketch:
     def add(self, seconds: float, error: bool = False) -> None:
         self.count += 1
         if seconds > SMALLEST:
-            key = math.ceil(math.log(seconds) * KEY_MULTIPLIER)
+            key = sketch_key(seconds)
             bins = self.bins
             bins[key] = bins.get(key, 0) + 1
         else:
@@ -55,15 +60,13 @@ class LatencySketch:
         if error:
             self.errors += 1
 
-    def add_many(self, values: Sequence[float], errors: int = 0) -> None:
-        """`add` for each of `values`, with the log, ceil and counting done by C loops."""
-        above = [*filter(SMALLEST.__lt__, values)]
-        self.zero += len(values) - len(above)
-        bins = self.bins
-        for key, count in Counter(map(math.ceil, map(KEY_MULTIPLIER.__mul__,
-                                                     map(math.log, above)))).items():
-            bins[key] = bins.get(key, 0) + count
-        self.count += len(values)
+    def add_counts(self, bins: Mapping[int, int], zero: int = 0, errors: int = 0) -> None:
+        """Many values at once, already binned (`overdrive.observe.buckets`)."""
+        mine = self.bins
+        for key, count in bins.items():
+            mine[key] = mine.get(key, 0) + count
+        self.zero += zero
+        self.count += sum(bins.values()) + zero
         self.errors += errors
 
     def quantile(self, q: float) -> float | None:
@@ -163,14 +166,15 @@ class LatencyWindows:
             sketch = self.current[route] = LatencySketch()
         sketch.add(seconds, error)
 
-    def record_many(self, route: str, values: Sequence[float], errors: int, index: int) -> None:
-        """Requests of `route` that all started in slot `index` (epoch seconds // slot)."""
+    def record_counts(self, route: str, bins: Mapping[int, int], zero: int, errors: int,
+                      index: int) -> None:
+        """Binned requests of `route` that all started in slot `index` (epoch s // slot)."""
         if index != self.current_index:
             self._rotate(index)
         sketch = self.current.get(route)
         if sketch is None:
             sketch = self.current[route] = LatencySketch()
-        sketch.add_many(values, errors)
+        sketch.add_counts(bins, zero, errors)
 
     def _rotate(self, index: int) -> None:
         self.current = self.by_slot.setdefault(index, {})
