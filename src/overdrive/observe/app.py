@@ -99,6 +99,7 @@ class Observability:
         service: str = "overdrive",
         evaluate_every: float = 5.0,
         sample_every: float = 0.5,
+        flush_every: float = 1.0,
         lease: Lease | None = None,
         board: AlertBoard | None = None,
         seen: SeenStore | None = None,
@@ -114,6 +115,9 @@ class Observability:
         self.health_path = health_path
         self.ready_path = ready_path
         self.evaluate_every = evaluate_every
+        # Requests are tallied in process and folded into Prometheus values and the latency
+        # sketches this often (and before every scrape, feed and evaluation).
+        self.flush_every = flush_every
         # The hot path asks one set and one prefix whether a request is ours.
         self.own_paths = frozenset({metrics_path, self.dashboard_path, health_path, ready_path})
         self.dashboard_prefix = self.dashboard_path + "/"
@@ -226,7 +230,7 @@ class Observability:
 
     async def _sync_loop(self) -> None:
         while True:
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(self.flush_every)
             self.sync()
             self.shared.flush()
 

@@ -52,7 +52,7 @@ class RequestTally:
     most of this middleware's cost in bench_observe_overhead.py. A request appends its
     start and duration to its group; `flush()` (once a second, and before any scrape,
     feed or evaluation) resolves each group's template once, bins its durations for the
-    histogram and the sliding-window sketches with one bisect each (`DurationBuckets`),
+    histogram and the sliding-window sketches in one pass (`DurationBuckets`),
     slotted by each request's own start time, and adds the counts to prometheus-client's
     values. prometheus-client has no batch observe, so bucket counts go to the histogram
     child's per-bucket values.
