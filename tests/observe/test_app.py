@@ -264,6 +264,27 @@ async def test_readiness_reports_degraded_and_down(make: Factory) -> None:
         assert response.json()["dependencies"]["db"]["error"] == "ConnectionError: refused"
 
 
+async def test_requests_reach_prometheus_every_flush_interval_without_a_scrape(
+        make: Factory) -> None:
+    """The background fold moves tallied requests into the registry on its own timer."""
+    app = make(flush_every=0.02)
+    requests = app.metrics.registry
+    async with client(app) as http:
+        # The first request starts the background work, whose first evaluation syncs once.
+        assert (await http.get("/admin/users/ann")).status_code == 200
+        await asyncio.sleep(0.05)
+        for item in range(3):
+            assert (await http.get(f"/items/{item}")).status_code == 200
+        labels = {"method": "GET", "route": "/items/{item_id}", "status": "200"}
+        assert requests.get_sample_value("overdrive_http_requests_total", labels) is None
+        for _ in range(25):  # up to 0.5 s, half the default interval; the timer fires every 20 ms
+            if requests.get_sample_value("overdrive_http_requests_total", labels):
+                break
+            await asyncio.sleep(0.02)
+    assert requests.get_sample_value("overdrive_http_requests_total", labels) == 3
+    assert app.tally.groups == {}
+
+
 async def test_lifespan_starts_and_stops_background_work(make: Factory) -> None:
     """Startup starts the sampler; shutdown stops it and passes the messages on."""
     app = make(sample_every=0.01)
