@@ -42,7 +42,7 @@ from overdrive.observe.metrics import OverdriveMetrics
 from overdrive.observe.multiprocess import MultiprocessDirectory
 from overdrive.observe.notify import AlertNotifier, SeenStore
 from overdrive.observe.process import ProcessSampler
-from overdrive.observe.red import Group, RedMiddleware
+from overdrive.observe.red import Group, RequestTally
 from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
@@ -128,8 +128,7 @@ class Observability:
         self.metrics = OverdriveMetrics()
         self.windows = LatencyWindows(clock=clock)
         self.shared = SharedWindows(self.windows, self.directory.path if self.directory else None)
-        self.red = RedMiddleware(app, self.metrics.http, self.windows)
-        self.tally = self.red.tally
+        self.tally = RequestTally(self.metrics.http, self.windows)
         self.sampler = ProcessSampler(self.metrics.process, interval=sample_every)
         self.bridge = StatsBridge(self.metrics.cache, self.metrics.db, cache, insight)
         self.engines: EngineInstrument | None = None
@@ -171,7 +170,6 @@ class Observability:
         For middleware factories that build the instance before the app it wraps exists.
         """
         self.app = app
-        self.red.app = app
         return self
 
     def _locked(self, collect: Callable[[], Any]) -> Callable[[], Any]:
@@ -223,7 +221,7 @@ class Observability:
 
     def sync(self) -> None:
         """Copy this worker's tallies and sources into Prometheus now."""
-        self.red.tally.flush()
+        self.tally.flush()
         self.bridge.sync()
         if self.engines is not None:
             self.engines.flush()
