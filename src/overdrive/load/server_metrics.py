@@ -56,7 +56,7 @@ def server_view(before: MetricsSnapshot, after: MetricsSnapshot) -> dict[str, An
     view: dict[str, Any] = {}
     lookups = delta.get(CACHE_SERIES, [])
     if lookups:
-        from overdrive.observe.measurements import hit_ratios
+        from overdrive.observe.measurements import hit_ratios, lookups_made
 
         tiers: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
         for labels, count in lookups:
@@ -64,7 +64,7 @@ def server_view(before: MetricsSnapshot, after: MetricsSnapshot) -> dict[str, An
         # One definition with the dashboard and the alert rules: lookups any tier served
         # over the lookups made (an L1 miss answered by L2 is one lookup, not two).
         ratios = hit_ratios(tiers)
-        view["cache_lookups"] = sum(tiers["l1" if "l1" in tiers else min(tiers)].values())
+        view["cache_lookups"] = lookups_made(tiers)
         view["cache_hit_ratio"] = ratios.pop("overall")
         view["cache_hit_ratio_by_tier"] = dict(sorted(ratios.items()))
     requests = sum(count for _, count in delta.get(HTTP_SERIES, []))

@@ -19,7 +19,7 @@ from prometheus_client import Metric
 from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 
-__all__ = ["Measurements", "Totals", "hit_ratios", "read_totals"]
+__all__ = ["Measurements", "Totals", "hit_ratios", "lookups_made", "read_totals"]
 
 
 @dataclass
@@ -62,13 +62,15 @@ def hit_ratios(cache: dict[str, dict[str, float]]) -> dict[str, float | None]:
         lookups = served + results.get("miss", 0.0) + results.get("error", 0.0)
         ratios[tier] = served / lookups if lookups else None
         served_total += served
-    first = "l1" if "l1" in cache else next(iter(sorted(cache)), None)
-    if first is None:
-        ratios["overall"] = None
-    else:
-        lookups = sum(cache[first].values())
-        ratios["overall"] = min(served_total / lookups, 1.0) if lookups else None
+    made = lookups_made(cache)
+    ratios["overall"] = min(served_total / made, 1.0) if made else None
     return ratios
+
+
+def lookups_made(cache: dict[str, dict[str, float]]) -> float | None:
+    """Lookups the cache was asked: those of its first tier (`l1` when present)."""
+    first = "l1" if "l1" in cache else next(iter(sorted(cache)), None)
+    return None if first is None else sum(cache[first].values())
 
 
 def _difference(new: dict[str, dict[str, float]],
