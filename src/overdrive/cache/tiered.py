@@ -176,11 +176,7 @@ class Cache:
         if self._clock() >= entry.stale_until or self._versions.status(entry.snapshot) != VALID:
             return None  # expired or invalidated (soft or hard): `lookup` decides
         self.counters.l1_hits += 1
-        if self._copy:
-            private = copy.copy(entry)
-            private.value = self._value(entry)
-            return private
-        return entry
+        return self._private(entry) if self._copy else entry
 
     async def lookup(self, key: str) -> tuple[CacheEntry | None, str]:
         """`get_entry` that also names the tier that answered: "l1", "l2", or "" for none.
@@ -200,11 +196,7 @@ class Cache:
             if entry is None:
                 return None, ""
             tier = "l2"
-        if self._copy:
-            private = copy.copy(entry)
-            private.value = self._value(entry)
-            return private, tier
-        return entry, tier
+        return (self._private(entry) if self._copy else entry), tier
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         """The values found, L1 first and the rest in one pipelined L2 round trip."""
@@ -482,6 +474,12 @@ class Cache:
         if self._copy:
             entry.value = None  # re-decoded per read: never share the object
         l1.set(key, entry, entry.size)
+
+    def _private(self, entry: CacheEntry) -> CacheEntry:
+        """A copy of `entry` whose value is freshly decoded (`l1_copy=True`)."""
+        private = copy.copy(entry)
+        private.value = self._codec.decode(entry.payload, entry.codec)
+        return private
 
     def _value(self, entry: CacheEntry) -> Any:
         if self._copy:

@@ -105,7 +105,7 @@ class Overdrive:
             layers.append((RateLimitMiddleware, {"limit": rate_limit, "redis": redis_source,
                                                  "trusted_proxies": tuple(trusted_proxies),
                                                  **(rate_limit_options or {})}))
-        if (timing or self.db is not None) and (self.db is not None or rate_limit is not None):
+        if self.db is not None or (timing and rate_limit is not None):
             layers.append((ServerTimingMiddleware, {"db": self.db}))
         elif timing:
             # Nothing would sit between the two: the cache writes Server-Timing itself,

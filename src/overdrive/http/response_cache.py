@@ -227,7 +227,7 @@ class ResponseCacheMiddleware:
                       ) -> tuple[Any, str]:
         """The stored entry for this request (the variant its Vary headers select) and
         the tier that answered; (None, "") when there is none or the cache failed.
-        `peeked` is what `_peek` already found in L1 for `key`."""
+        `peeked` is what `cache.peek_entry` already found in L1 for `key`."""
         try:
             if peeked is not None:
                 entry, tier = peeked, "l1"
@@ -359,7 +359,7 @@ class ResponseCacheMiddleware:
                        facts: RequestFacts) -> bool:
         """Whether the guard of a guarded entry refused this request, which is then
         answered here (counted): by the application, unstored, or 504 if only-if-cached."""
-        verdict = await check_guard(entry.value["g"], scope, entry.value.get("p") or {})
+        verdict = await check_guard(entry.value["g"], scope, entry.value["p"])
         if verdict == GuardVerdict.ADMITTED:
             return False
         self.counters[verdict] += 1

@@ -93,11 +93,12 @@ class RequestTiming:
     def answered(self, status: bytes, cache_started: float) -> tuple[bytes, bytes]:
         """The Server-Timing header of a response the cache answers itself, now."""
         end = self.clock()
-        self.cache_status = status
-        self.cache_duration = end - cache_started
+        cache_seconds = end - cache_started
         total = int((end - self.started) * 100_000 + 0.5)
-        cache = int((end - cache_started) * 100_000 + 0.5)
+        cache = int(cache_seconds * 100_000 + 0.5)
         if self.stats is not None or not (0 <= cache <= total < 1000):
+            self.cache_status = status
+            self.cache_duration = cache_seconds
             return (b"server-timing", self.value(end))
         # The common case inlined: both durations under 10 ms, read from the table.
         return (b"server-timing", b"".join((
