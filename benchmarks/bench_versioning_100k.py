@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import datetime
 import json
 import math
 import os
@@ -64,9 +63,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.versioning_history import History, cursors_after, write_history
 from examples.versioning import SeedSizes, create_schema, drop_schema, seed
+from examples.versioning.auth import issue_token
 from examples.versioning.database import create_engine
 from examples.versioning.schema import ApiToken, Base, User
-from examples.versioning.seed import hash_token
 from examples.versioning.signing import Signer
 from overdrive.demo.cleanup import delete_keys, namespace_patterns
 from overdrive.demo.drive import COUNTERS_PATH, hit_ratio
@@ -224,15 +223,13 @@ async def _seed_mode(
 async def _user_tokens(engine: AsyncEngine, count: int) -> list[str]:
     """An API token per simulated user (of the seeded writer), as 200 people would hold:
     the response cache keeps one copy per credential, so a shared token would flatter it."""
-    now = datetime.datetime.now(datetime.UTC)
-    secrets_ = ["od_" + secrets.token_urlsafe(24) for _ in range(count)]
+    issued = [issue_token() for _ in range(count)]
     async with engine.begin() as connection:
         writer = await connection.scalar(select(User.id).where(User.name == "writer"))
-        rows = [
-            {"token_hash": hash_token(s), "user_id": writer, "created_at": now} for s in secrets_
-        ]
+        rows = [{"token_hash": hashed, "user_id": writer, "created_at": created}
+                for _, hashed, created in issued]
         await connection.execute(insert(ApiToken), rows)
-    return secrets_
+    return [secret for secret, _, _ in issued]
 
 
 def _cores(args: argparse.Namespace) -> tuple[int, int] | None:
