@@ -7,10 +7,8 @@ from collections.abc import AsyncIterator, Callable, MutableMapping
 from contextlib import asynccontextmanager
 from typing import Any, cast
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import create_engine, text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,13 +23,10 @@ from overdrive.observe.red import RedMiddleware
 from overdrive.observe.sketches import LatencyWindows
 from overdrive.routes import ROUTE_SCOPE_KEY, UNMATCHED_ROUTE, route_template
 from overdrive.slo import Objectives
+from tests.http.conftest import client_for
+from tests.observe.test_app import samples
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-
-
-def samples(text_body: str) -> Samples:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text_body) for s in family.samples}
 
 
 def requests_of(values: Samples, route: str, status: str = "200") -> float:
@@ -75,10 +70,6 @@ async def installed() -> AsyncIterator[Callable[..., Overdrive]]:
             await od.observability.aclose()
 
 
-def client(app: Any) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
-
-
 @pytest.mark.parametrize("placement", ["outermost", "middleware"])
 async def test_one_line_gives_metrics_dashboard_and_health(
     installed: Callable[..., Overdrive], cache: Cache, placement: str
@@ -88,7 +79,7 @@ async def test_one_line_gives_metrics_dashboard_and_health(
     app = cached_api(calls)
     od = installed(app, cache=cache, observe={"objectives": Objectives()}, placement=placement)
     assert isinstance(od.observability, Observability)
-    async with client(app) as http:
+    async with client_for(app) as http:
         first = await http.get("/items/7")
         second = await http.get("/items/7")
         await http.get("/nowhere")
@@ -123,7 +114,7 @@ async def test_options_reach_observability(
     installed(app, cache=cache, observe={"metrics_path": "/internal/metrics",
                                          "token": "a-long-enough-token",
                                          "objectives": Objectives()})
-    async with client(app) as http:
+    async with client_for(app) as http:
         await http.get("/items/1")
         refused = await http.get("/internal/metrics")
         allowed = await http.get("/internal/metrics",
@@ -138,7 +129,7 @@ async def test_without_observe_nothing_is_installed(cache: Cache) -> None:
     app = cached_api([])
     od = Overdrive(app, cache=cache)
     assert od.observability is None
-    async with client(app) as http:
+    async with client_for(app) as http:
         assert (await http.get("/metrics")).status_code == 404
 
 
@@ -159,7 +150,7 @@ async def test_query_insight_is_shared(
     insight: Any = od.db  # the QueryInsight `db=` made of the engine
     assert insight is not None
     assert od.observability.bridge.insight is insight
-    async with client(app) as http:
+    async with client_for(app) as http:
         assert (await http.get("/count")).json() == {"n": 1}
         values = samples((await http.get("/metrics")).text)
     assert values[("overdrive_db_statements_total", ())] >= 1
@@ -180,7 +171,7 @@ async def test_cache_hits_keep_the_route_template_under_mounts(cache: Cache) -> 
     metrics = OverdriveMetrics()
     app = RedMiddleware(ResponseCacheMiddleware(inner, cache=cache), metrics.http,
                         LatencyWindows())
-    async with client(app) as http:
+    async with client_for(app) as http:
         statuses = [(await http.get("/admin/users/ann")).headers["x-cache"] for _ in range(3)]
     assert statuses == ["MISS", "HIT", "HIT"]
     app.tally.flush()

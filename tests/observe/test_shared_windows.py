@@ -7,20 +7,13 @@ from pathlib import Path
 
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
+from overdrive.testing import FakeClock
 
 
 def test_flush_writes_what_to_json_says_and_reuses_only_unchanged_slots(
     tmp_path: Path,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     windows = LatencyWindows(clock=clock)
     shared = SharedWindows(windows, tmp_path, pid=lambda: 101)
     written = tmp_path / "sketches" / "101.json"
@@ -47,7 +40,7 @@ def test_flush_writes_what_to_json_says_and_reuses_only_unchanged_slots(
 
 
 def test_another_worker_merges_the_flushed_file(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     mine, theirs = LatencyWindows(clock=clock), LatencyWindows(clock=clock)
     for _ in range(3):
         theirs.record("/a", 0.2)
