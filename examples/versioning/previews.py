@@ -22,7 +22,7 @@ from sqlalchemy import insert, select, update
 
 from examples.versioning.auth import Writer
 from examples.versioning.items import ItemRef
-from examples.versioning.reads import FULL_COLUMNS, full, resolve_item
+from examples.versioning.reads import full, full_row, resolve_item
 from examples.versioning.runtime import Runtime, runtime
 from examples.versioning.schema import ContentItem, PreviewToken, Version
 from examples.versioning.signing import BadSignatureError
@@ -124,13 +124,7 @@ async def preview(token: str, request: Request) -> Response:
         if revoked is None or revoked[0] is not None:
             raise HTTPException(403, "this preview token was revoked", headers=_NO_STORE)
         title = await session.scalar(select(ContentItem.title).where(ContentItem.id == item.id))
-        row = (
-            await session.execute(
-                select(*FULL_COLUMNS).where(
-                    Version.content_item_id == item.id, Version.kind == "draft"
-                )
-            )
-        ).first()
+        row = await full_row(session, item.id, Version.kind == "draft")
     if row is None:
         raise HTTPException(
             404, "this item has no draft any more (published?)", headers=_NO_STORE

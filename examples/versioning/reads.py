@@ -15,7 +15,7 @@ from types import SimpleNamespace
 from typing import Any, cast
 
 from fastapi import HTTPException
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Row, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from examples.versioning.compression import decompress_text
@@ -50,6 +50,15 @@ METADATA_COLUMNS = (
 _METADATA_NAMES = tuple(column.key for column in METADATA_COLUMNS)
 FULL_COLUMNS = (*METADATA_COLUMNS, Version.body, Version.text_body, Version.body_zstd)
 _ADDRESS_TTL = 3600.0
+
+
+async def full_row(session: AsyncSession, item_id: int,
+                   condition: ColumnElement[bool]) -> Row[Any] | None:
+    """The one version of item `item_id` that `condition` picks, every column, or None."""
+    result = await session.execute(
+        select(*FULL_COLUMNS).where(Version.content_item_id == item_id, condition)
+    )
+    return result.first()
 
 
 def _iso(moment: datetime.datetime) -> str:
@@ -130,13 +139,7 @@ async def list_versions(
 
 async def get_version(state: Runtime, item: ItemRef, number: int) -> dict[str, Any]:
     async with state.sessions() as session:
-        row = (
-            await session.execute(
-                select(*FULL_COLUMNS).where(
-                    Version.content_item_id == item.id, Version.number == number
-                )
-            )
-        ).first()
+        row = await full_row(session, item.id, Version.number == number)
     if row is None:
         raise HTTPException(404, f"no version {number} of this item")
     return full(row)
@@ -145,13 +148,7 @@ async def get_version(state: Runtime, item: ItemRef, number: int) -> dict[str, A
 async def get_current(state: Runtime, item: ItemRef, kind: str) -> dict[str, Any]:
     """The current draft or the published version (`kind`), or 404."""
     async with state.sessions() as session:
-        row = (
-            await session.execute(
-                select(*FULL_COLUMNS).where(
-                    Version.content_item_id == item.id, Version.kind == kind
-                )
-            )
-        ).first()
+        row = await full_row(session, item.id, Version.kind == kind)
     if row is None:
         raise HTTPException(404, f"this item has no {kind} version")
     return full(row)

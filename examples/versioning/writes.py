@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from examples.versioning.compression import compress_text, decompress_text
 from examples.versioning.items import ItemRef
 from examples.versioning.reads import (
-    FULL_COLUMNS,
     METADATA_COLUMNS,
+    full_row,
     metadata,
     precompute_diff,
 )
@@ -146,13 +146,7 @@ async def publish(state: Runtime, item: ItemRef, number: int) -> dict[str, Any]:
     """Publish version `number`; the previously published one becomes archived (compressed)."""
     async with state.sessions() as session, session.begin():
         await _lock_item(session, item.id)
-        target = (
-            await session.execute(
-                select(*FULL_COLUMNS).where(
-                    Version.content_item_id == item.id, Version.number == number
-                )
-            )
-        ).first()
+        target = await full_row(session, item.id, Version.number == number)
         if target is None:
             raise HTTPException(404, f"no version {number} of this item")
         if target.kind == "published":
