@@ -16,17 +16,18 @@ Two measures, in one run:
    control have read -28 % to +43 %). The observed server runs with its timers set far
    apart: under callgrind the process runs ~50x slower, so work done once a second would
    be counted ~50x over per request. The once-a-second fold of the request tally runs
-   every 1,600 requests instead (at full speed a second holds ~15,000: its fixed cost is
-   charged ~10x over, not 50x), inside the measured requests; the sampler's and the
+   every 1,600 requests instead (at full speed a second holds 15,000-30,000: its fixed
+   cost is charged 10-20x over, not 50x), inside the measured requests; the sampler's and the
    evaluator's work is measured on its own: CPU seconds per second of an idle observed
    server against an idle bare one, charged per request at the wall-clock request rate.
 
 The full stack: RED middleware, per-route sketches, process sampler, alert evaluator and
 the cache-stats bridge. Beside it, two peers doing only RED metrics: starlette-exporter
-and prometheus-fastapi-instrumentator. Target: overhead under 10 %; the verdict is the
-instruction count's when valgrind is installed (it is repeatable), else the wall clock's.
+and prometheus-fastapi-instrumentator. Target: requests/s under 10 % below bare, in a run
+whose control reads within 3 % of bare and, when valgrind is installed, an instruction count
+that agrees. With --check it exits 1 on a miss and 2 when the run was too noisy to settle.
 
-    python benchmarks/bench_observe_overhead.py [--quick]
+    python benchmarks/bench_observe_overhead.py [--quick] [--check]
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ def observed():
 
 def observed_no_timers():
     # For the instruction count: timers far apart, their work measured on its own; the
-    # tally folded every 1,600 requests (a second's worth is ~15,000) instead of each second.
+    # tally folded every 1,600 requests (a second holds 15,000-30,000) instead of each second.
     from overdrive.observe import Observability
     class Cache:
         def stats(self):
@@ -163,8 +164,16 @@ def drive(url: str, seconds: float) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return float(times.user + times.system)
+    """The process's CPU time, to the nanosecond where Linux's schedstat is there.
+
+    psutil's figure counts clock ticks (10 ms): too coarse for an idle server's timers.
+    """
+    try:
+        return sum(int(Path(task, "schedstat").read_text().split()[0])
+                   for task in Path(f"/proc/{pid}/task").iterdir()) / 1e9
+    except (OSError, ValueError, IndexError):
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
 
 
 def in_process(calls: int, rounds: int) -> tuple[float, float]:
@@ -257,6 +266,8 @@ def idle_cpu_per_second(folder: str, seconds: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when the target is missed, 2 when the run is too noisy")
     args = parser.parse_args()
     seconds, rounds = (2.0, 4) if args.quick else (3.0, 8)
     folder = tempfile.mkdtemp(prefix="od-bench-")
@@ -298,10 +309,11 @@ def main() -> None:
     overhead = {name: statistics.median(values) for name, values in ratios.items()}
     best = {name: max(values) for name, values in rates.items()}
     driver = "wrk -t1 -c16" if shutil.which("wrk") else "python loop"
-    console = Console(width=150)
+    console = Console(width=170)
     table = Table(title="Observability overhead: trivial endpoint, uvicorn, 1 worker "
                         f"({driver}, {rounds} rounds of {seconds:g}s, order alternating)")
-    for column in ("stack", "best requests/s", "median requests/s",
+    table.add_column("stack", no_wrap=True)
+    for column in ("best requests/s", "median requests/s",
                    "requests/s below bare (median of rounds)", "server CPU µs/request",
                    "CPU overhead (median of rounds)", "rounds' spread",
                    "CPU overhead (best rounds)", "target"):
@@ -326,35 +338,58 @@ def main() -> None:
     cost.add_row("+ Observability (full)", f"{observed_us:.1f}", f"{added:.1f} µs",
                  f"{added / cpu['bare'] * 100:.1f} %")
     console.print(cost)
+    wall = statistics.median(slower["observed"])
+    noise = abs(statistics.median(slower["control"]))
+    total: float | None = None
     if counted is None:
-        console.print("valgrind not installed: no instruction count; verdict from the wall clock")
-        sys.exit(0 if overhead["observed"] < 10 else 1)
-    bare_ir, observed_ir, idle = counted
-    # Timer-driven work, charged per request at the observed server's median request rate.
-    timers_share = max(idle["observed"] - idle["bare"], 0.0) / statistics.median(
-        rates["observed"]) / (cpu["bare"] / 1e6)
-    request_path = (observed_ir / bare_ir - 1) * 100
-    total = request_path + timers_share * 100
-    counts = Table(title="CPU instructions per request (callgrind, same fixed requests; "
-                         "repeatable to a fraction of a percent)")
-    for column in ("stack", "instructions/request", "overhead", "target"):
-        counts.add_column(column, justify="right")
-    counts.add_row("bare Starlette", f"{bare_ir:,.0f}", "-", "-")
-    counts.add_row("+ Observability: request path and its per-second fold",
-                   f"{observed_ir:,.0f}", f"{request_path:.1f} %", "-")
-    counts.add_row("+ timers (sampler, evaluator): idle CPU "
-                   f"{(idle['observed'] - idle['bare']) * 1e3:.2f} ms/s, per request at "
-                   f"{statistics.median(rates['observed']):,.0f}/s", "-",
-                   f"{timers_share * 100:.2f} %", "-")
-    counts.add_row("full stack", "-", f"{total:.1f} %", "< 10 %")
-    console.print(counts)
-    verdict = "MET" if total < 10 else "MISSED"
-    console.print(f"Overhead of the full stack: {total:.1f} % of the bare server's work per "
-                  f"request (target < 10 %): {verdict}; wall clock this run: CPU "
-                  f"{overhead['observed']:.1f} % (control {overhead['control']:.1f} %), "
-                  f"requests/s {statistics.median(slower['observed']):.1f} % below bare "
-                  f"(control {statistics.median(slower['control']):.1f} %)")
-    sys.exit(0 if total < 10 else 1)
+        console.print("valgrind not installed: no instruction count")
+    else:
+        bare_ir, observed_ir, idle = counted
+        # Timer-driven work, charged per request at the observed server's median request rate.
+        timers_share = max(idle["observed"] - idle["bare"], 0.0) / statistics.median(
+            rates["observed"]) / (cpu["bare"] / 1e6)
+        request_path = (observed_ir / bare_ir - 1) * 100
+        total = request_path + timers_share * 100
+        counts = Table(title="CPU instructions per request (callgrind, same fixed requests; "
+                             "repeatable to a fraction of a percent)")
+        for column in ("stack", "instructions/request", "overhead", "target"):
+            counts.add_column(column, justify="right")
+        counts.add_row("bare Starlette", f"{bare_ir:,.0f}", "-", "-")
+        counts.add_row("+ Observability: request path and its per-second fold",
+                       f"{observed_ir:,.0f}", f"{request_path:.1f} %", "-")
+        counts.add_row("+ timers (sampler, evaluator): idle CPU "
+                       f"{(idle['observed'] - idle['bare']) * 1e3:.2f} ms/s, per request at "
+                       f"{statistics.median(rates['observed']):,.0f}/s", "-",
+                       f"{timers_share * 100:.2f} %", "-")
+        counts.add_row("full stack", "-", f"{total:.1f} %", "< 10 %")
+        console.print(counts)
+    verdict, code = judge(wall, noise, total)
+    counted_text = "" if total is None else f"; instructions per request +{total:.1f} %"
+    console.print(f"Full stack, requests/s with and without in the same run: {wall:.1f} % below "
+                  f"bare (target < 10 %; the control reads {noise:.1f} % off){counted_text}: "
+                  f"{verdict}")
+    if args.check:
+        sys.exit(code)
+
+
+# Beyond this, the control says the host's noise is as large as the effect being measured.
+NOISE_LIMIT = 3.0
+
+
+def judge(wall: float, noise: float, counted: float | None) -> tuple[str, int]:
+    """The issue's measure decides (requests/s, same run), read beside the control.
+
+    A wall-clock figure is only as good as its run's noise floor, so a noisy run settles
+    nothing either way; the instruction count, when there is one, must agree.
+    """
+    if counted is not None and counted >= 10:
+        return "MISSED (instruction count)", 1
+    if noise > NOISE_LIMIT:
+        return (f"UNSETTLED: the control is {noise:.1f} % off (limit {NOISE_LIMIT:g} %); "
+                "rerun on a quieter machine", 2)
+    if wall >= 10:
+        return "MISSED", 1
+    return "MET", 0
 
 
 def instruction_counts(folder: str, count: int) -> tuple[float, float, dict[str, float]] | None:
