@@ -159,7 +159,10 @@ async def test_query_insight_is_shared(
     engine.dispose()
 
 
-async def test_cache_hits_keep_the_route_template_under_mounts(cache: Cache) -> None:
+@pytest.mark.parametrize(("mount", "path"), [("/admin", "/admin"), ("/orgs/{org}", "/orgs/acme")])
+async def test_cache_hits_keep_the_route_template_under_mounts(
+    cache: Cache, mount: str, path: str,
+) -> None:
     """RedMiddleware around the response cache alone: a hit, which never reaches the
     router, is labelled like the miss that stored it, mount prefix included."""
 
@@ -167,19 +170,19 @@ async def test_cache_hits_keep_the_route_template_under_mounts(cache: Cache) -> 
     async def user(request: Request) -> PlainTextResponse:
         return PlainTextResponse(request.path_params["name"])
 
-    inner = Starlette(routes=[Mount("/admin", routes=[Route("/users/{name}", user)])])
+    inner = Starlette(routes=[Mount(mount, routes=[Route("/users/{name}", user)])])
     metrics = OverdriveMetrics()
     app = RedMiddleware(ResponseCacheMiddleware(inner, cache=cache), metrics.http,
                         LatencyWindows())
     async with client_for(app) as http:
-        statuses = [(await http.get("/admin/users/ann")).headers["x-cache"] for _ in range(3)]
+        statuses = [(await http.get(f"{path}/users/ann")).headers["x-cache"] for _ in range(3)]
     assert statuses == ["MISS", "HIT", "HIT"]
     app.tally.flush()
     counted = {sample.labels["route"]: sample.value
                for family in metrics.registry.collect() for sample in family.samples
                if sample.name == "overdrive_http_requests_total"}
-    assert counted == {"/admin/users/{name}": 3}
-    assert set(app.tally.windows.routes(60)) == {"/admin/users/{name}"}  # the percentiles
+    assert counted == {f"{mount}/users/{{name}}": 3}
+    assert set(app.tally.windows.routes(60)) == {f"{mount}/users/{{name}}"}  # the percentiles
 
 
 def test_route_template_prefers_the_routers_route_over_a_carried_one() -> None:

@@ -47,7 +47,7 @@ from overdrive.observe.rules import AlertRule
 from overdrive.observe.shared_windows import SharedWindows
 from overdrive.observe.sketches import LatencyWindows
 from overdrive.observe.sources import CacheStatsSource, InsightSource, StatsBridge
-from overdrive.routes import known_template
+from overdrive.routes import effective_route, known_template
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:  # slo imports the rule catalogue from this package
@@ -286,11 +286,14 @@ class Observability:
             finally:
                 # RequestTally.record, inlined: the call was ~1,800 of ~14,000 instructions.
                 route = scope.get("route")
+                fastapi = scope.get("fastapi")
+                if fastapi is not None:
+                    route = effective_route(fastapi, route)
                 key = (id(route), None if route is not None else known_template(scope),
                        root_path, scope.get("root_path", ""), scope["method"], status)
                 group = tally.groups.get(key)
                 if group is None:
-                    group = tally.groups[key] = Group(route)
+                    group = tally.groups[key] = Group(route, scope.get("router"))
                 group.starts.append(started)
                 durations = group.durations
                 durations.append(perf_counter() - started)

@@ -16,7 +16,13 @@ from typing import Any
 from overdrive.observe.buckets import DurationBuckets
 from overdrive.observe.metrics import HttpMetrics
 from overdrive.observe.sketches import LatencyWindows
-from overdrive.routes import UNMATCHED_ROUTE, known_template, route_template, template_of
+from overdrive.routes import (
+    UNMATCHED_ROUTE,
+    effective_route,
+    known_template,
+    route_template,
+    template_of,
+)
 from overdrive.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["UNMATCHED_ROUTE", "RedMiddleware", "RequestTally", "route_template"]
@@ -36,10 +42,11 @@ class Group:
     next flush, a second at most.
     """
 
-    __slots__ = ("durations", "route", "starts")
+    __slots__ = ("durations", "route", "router", "starts")
 
-    def __init__(self, route: Any) -> None:
+    def __init__(self, route: Any, router: Any = None) -> None:
         self.route = route  # keeps the object alive, so its id in the key stays its own
+        self.router = router  # the outermost router: its tree names the mounts' templates
         self.starts: list[float] = []
         self.durations: list[float] = []
 
@@ -73,11 +80,14 @@ class RequestTally:
                finished: float) -> None:
         """One request is over: `root_path` as it came in, clock readings from `clock`."""
         route = scope.get("route")
+        fastapi = scope.get("fastapi")
+        if fastapi is not None:
+            route = effective_route(fastapi, route)
         key = (id(route), None if route is not None else known_template(scope), root_path,
                scope.get("root_path", ""), scope["method"], status)
         group = self.groups.get(key)
         if group is None:
-            group = self.groups[key] = Group(route)
+            group = self.groups[key] = Group(route, scope.get("router"))
         group.starts.append(started)
         durations = group.durations
         durations.append(finished - started)
@@ -101,7 +111,7 @@ class RequestTally:
         for (_, known, root_before, root_after, method, status), group in groups.items():
             durations = group.durations
             self.in_flight -= len(durations)
-            template = template_of(group.route, known, root_before, root_after)
+            template = template_of(group.route, known, root_before, root_after, group.router)
             key = (method, template, status)
             requests[key] = requests.get(key, 0) + len(durations)
             histogram = histograms.get((method, template))
