@@ -103,6 +103,28 @@ async def test_close_removes_every_listener(sqlite_engine: AsyncEngine) -> None:
     assert insight.stats()["statements"] == 0
 
 
+async def test_a_second_insight_on_one_engine_is_refused_until_the_first_closes(
+    sqlite_engine: AsyncEngine,
+) -> None:
+    """SQLAlchemy would hand every statement to the first hook only: the second is refused
+    (here through an engine made by execution_options(), which shares the dialect), and
+    the first keeps counting."""
+    first = instrument(sqlite_engine)
+    try:
+        with pytest.raises(ConfigurationError, match="already has query insight"):
+            instrument(sqlite_engine.execution_options(isolation_level="AUTOCOMMIT"))
+        with first.request_scope() as stats:
+            async with sqlite_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        assert stats.count == 1
+    finally:
+        first.close()
+    with instrument(sqlite_engine) as second, second.request_scope() as stats:
+        async with sqlite_engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    assert stats.count == 1
+
+
 @pytest.mark.parametrize(
     "options",
     [{"n_plus_one_threshold": 1}, {"sample_rate": 1.5}, {"slow_query_ms": -1}],

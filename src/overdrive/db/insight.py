@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextvars
 import random
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -52,6 +53,8 @@ class QueryInsight:
         assert stats.count == 1
     """
 
+    closed: bool
+
     def __init__(
         self,
         engine: Engine | AsyncEngine,
@@ -76,6 +79,14 @@ class QueryInsight:
         self.engine: Engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         if not isinstance(self.engine, Engine):
             raise ConfigurationError(f"instrument() expects an Engine or AsyncEngine: {engine!r}")
+        attached = _ATTACHED.get(self.engine.dialect)
+        if attached is not None and not attached.closed:
+            # SQLAlchemy stops at the first `do_execute` listener that runs the statement:
+            # a second QueryInsight on the same dialect would never see one.
+            raise ConfigurationError(
+                "this engine already has query insight attached (instrument() was called "
+                "on it, or on an engine sharing its dialect): pass that QueryInsight on "
+                "(Overdrive(db=insight)) or close() it first")
         self.dialect = self.engine.dialect.name
         self.dialect_impl = self.engine.dialect
         self.slow_query_ms = slow_query_ms
@@ -103,6 +114,7 @@ class QueryInsight:
         for name, hook in self.hooks:
             event.listen(self.engine, name, hook)
         self.closed = False
+        _ATTACHED[self.dialect_impl] = self
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -332,6 +344,10 @@ class QueryInsight:
         self.invalidation.close()
         self.pool.close()
         self.plans.close()
+
+
+# The open QueryInsight of each dialect (engines made by `execution_options()` share one).
+_ATTACHED: weakref.WeakKeyDictionary[Any, QueryInsight] = weakref.WeakKeyDictionary()
 
 
 def instrument(
