@@ -168,3 +168,39 @@ async def test_slow_log_dump_round_trips_through_the_cli(
     assert report["recommendations"][0]["create_statement"].startswith(
         f'CREATE INDEX CONCURRENTLY "events_account_id_created_at_idx" ON "{seeded_schema}"'
     )
+
+
+@pytest.mark.parametrize("use_hypopg", [None, False])
+async def test_a_lookup_its_unique_index_serves_gets_no_narrower_index(
+    postgres_url: str, use_hypopg: bool | None
+) -> None:
+    """A three-row table never analysed: no index is worth it, and none is proposed.
+
+    Building an index in the rolled-back transaction records the table's size, which once
+    made "after" look cheaper than "before" (planned on default guesses) for any index at
+    all. And for the lookup by both columns of its unique index, an index on one of them
+    is not even tried: it cannot do better."""
+    schema = schema_name()
+    engine = create_async_engine(postgres_url.replace("postgresql://", "postgresql+asyncpg://"),
+                                 connect_args={"server_settings": {"search_path": schema}})
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            await conn.execute(text(
+                f'CREATE TABLE "{schema}".addresses (id serial PRIMARY KEY, kind text, '
+                "ref text, UNIQUE (kind, ref))"))
+            await conn.execute(text(f"""INSERT INTO "{schema}".addresses (kind, ref)
+                                        VALUES ('page', 'a'), ('page', 'b'), ('post', 'a')"""))
+        before = await database_state(engine, schema)
+        report = await advise(engine, ["SELECT id FROM addresses WHERE kind = $1 AND ref = $2",
+                                       "SELECT id FROM addresses WHERE ref = $1"],
+                              use_hypopg=use_hypopg)
+        assert report.recommendations == [], [str(r.candidate) for r in report.recommendations]
+        assert report.errors == []
+        assert {"addresses (kind)", "addresses (ref)", "addresses (kind, ref)"} <= {
+            item.split(".")[-1] for item in report.covered}
+        assert await database_state(engine, schema) == before
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        await engine.dispose()
