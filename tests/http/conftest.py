@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -79,6 +80,7 @@ class Receiver:
             "method": scope["method"], "path": scope["path"],
             "headers": {k.decode(): v.decode() for k, v in scope["headers"]},
             "json": json.loads(body) if body else None,
+            "at": time.monotonic(),
         })
         status = self.failure_status if len(self.requests) <= self.failures else 200
         await send({"type": "http.response.start", "status": status, "headers": []})

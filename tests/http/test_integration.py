@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from overdrive import (
     Cache,
+    CacheUnavailableError,
     CompressionMiddleware,
     ConfigurationError,
     Overdrive,
@@ -27,7 +28,7 @@ from overdrive import (
 from overdrive.types import Receive, Scope, Send
 from tests.http.conftest import FakeClock, Origin, Receiver, client_for, receiver_client
 from tests.http.live import uvicorn_server, varnish, varnishd_binary
-from tests.servers import service_required
+from tests.servers import free_port, service_required
 
 
 def feedback_app(calls: list[str]) -> FastAPI:
@@ -335,3 +336,60 @@ async def test_unrelated_invalidation_does_not_refuse_the_store(
         await in_flight
         response = await client.get("/")
     assert response.headers["x-cache"] == "HIT"
+
+
+def purge_times(receiver: Receiver) -> list[tuple[str, float]]:
+    return [(request["headers"]["xkey-purge"], request["at"]) for request in receiver.requests]
+
+
+@pytest.mark.parametrize("consistency", ["fast", "strict"])
+async def test_the_cdn_is_purged_again_once_no_process_can_still_serve_the_old_copy(
+    redis_caches: Callable[..., Cache], consistency: str
+) -> None:
+    """Fast mode returns before other processes dropped their L1 copies, and the CDN could
+    refill from one of them: it is purged once more after the bus's lease. A strict
+    invalidation returned after every process acknowledged it: one purge is enough."""
+    receiver = Receiver()
+    cache = redis_caches(consistency=consistency, heartbeat_interval=0.05, lease=0.4)
+    await cache.start()
+    od = Overdrive(feedback_app([]), cache=cache,
+                   cdn=VarnishPurger("http://edge/", client=receiver_client(receiver),
+                                     flush_interval=0.0))
+    await od.invalidate("board:main")
+    await od.close()
+    purged = purge_times(receiver)
+    if consistency == "strict":
+        assert [tag for tag, _ in purged] == ["board:main"]
+    else:
+        assert [tag for tag, _ in purged] == ["board:main", "board:main"]
+        assert purged[1][1] - purged[0][1] >= 0.39
+    assert cache.coherence_window == 0.4
+
+
+async def test_one_process_without_redis_is_purged_once(memory_cache: Cache) -> None:
+    receiver = Receiver()
+    od = Overdrive(feedback_app([]), cache=memory_cache,
+                   cdn=VarnishPurger("http://edge/", client=receiver_client(receiver),
+                                     flush_interval=0.0))
+    await od.invalidate("board:main")
+    await od.close()
+    assert [tag for tag, _ in purge_times(receiver)] == ["board:main"]
+    assert memory_cache.coherence_window == 0.0
+
+
+async def test_a_strict_invalidation_that_fails_still_purges_the_cdn_twice() -> None:
+    """Redis unreachable: the strict invalidation raises, and the CDN is purged anyway,
+    now and after the lease (other processes may not have heard of it)."""
+    receiver = Receiver()
+    cache = Cache(f"redis://127.0.0.1:{free_port()}/0", consistency="strict", lease=0.3,
+                  heartbeat_interval=0.05, l2_timeout=0.05)
+    od = Overdrive(feedback_app([]), cache=cache,
+                   cdn=VarnishPurger("http://edge/", client=receiver_client(receiver),
+                                     flush_interval=0.0))
+    try:
+        with pytest.raises(CacheUnavailableError):
+            await od.invalidate("board:main")
+        await od.close()
+    finally:
+        await cache.close()
+    assert [tag for tag, _ in purge_times(receiver)] == ["board:main", "board:main"]

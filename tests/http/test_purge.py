@@ -133,3 +133,15 @@ async def test_throttling_is_retried() -> None:
     await purger.close()
     assert len(receiver.requests) == 2
     assert purger.stats["purged_tags"] == 1
+
+
+async def test_again_after_purges_once_more_after_the_delay_and_flush_waits_for_it() -> None:
+    receiver = Receiver()
+    purger = VarnishPurger("http://edge/", client=receiver_client(receiver), flush_interval=0.0)
+    await purger.purge(["board:main"], again_after=0.3)
+    await purger.purge(["board:other"])
+    await purger.close()  # flushes, the repeat included
+    purged = [(request["headers"]["xkey-purge"], request["at"]) for request in receiver.requests]
+    assert [tag for tag, _ in purged] == ["board:main board:other", "board:main"]
+    assert purged[1][1] - purged[0][1] >= 0.29
+    assert purger.stats["repeated_tags"] == 1

@@ -329,6 +329,20 @@ class Cache:
         """Invalidate the whole namespace (one version bump)."""
         await self._invalidate((EPOCH_TAG,), False)
 
+    @property
+    def coherence_window(self) -> float:
+        """Seconds after an invalidation in which another process's L1 may still serve what
+        it invalidated: 0 with no other L1 to reach (no Redis, or no L1), else the bus's
+        lease, by which every process has applied the message or stopped hearing the bus.
+        A strict `invalidate()` that returned was applied everywhere already.
+
+        A CDN refilled from such a process inside the window would keep the old copy
+        until its TTL: `Overdrive.invalidate` purges the CDN again once the window ends.
+        """
+        if self._bus is None or self._l1 is None:
+            return 0.0
+        return self._bus.lease
+
     def cached(
         self,
         ttl: float = 60,

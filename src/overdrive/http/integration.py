@@ -169,9 +169,18 @@ class Overdrive:
         if response_cache is not None:
             # Before the bump: a response computed meanwhile is then refused when stored.
             response_cache.invalidations.record(forms)
-        await self.cache.invalidate(*forms)
-        if self.cdn is not None:
-            await self.cdn.purge(tags, soft=soft)
+        acknowledged = False
+        try:
+            await self.cache.invalidate(*forms)
+            acknowledged = self.cache.consistency == "strict"
+        finally:
+            # Purged even when the cache could not reach everyone (strict mode raises):
+            # the CDN must drop its copy either way. Until every process is known to have
+            # dropped its own copy, the CDN may refill from one that has not: it is purged
+            # again after the cache's coherence window.
+            if self.cdn is not None:
+                again = 0.0 if acknowledged else self.cache.coherence_window
+                await self.cdn.purge(tags, soft=soft, again_after=again)
 
     async def close(self) -> None:
         """Flush pending purges, wait for background refreshes, release clients.

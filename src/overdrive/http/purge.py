@@ -6,6 +6,10 @@ and retries failures with exponential backoff. `await purger.flush()` waits unti
 queue is empty (tests, shutdown); failures past the last retry are logged and counted in
 `purger.stats`, never raised into the request that asked for the purge.
 
+`purge(tags, again_after=s)` purges now and once more `s` seconds later: the CDN may
+refill from a process whose in-process cache has not yet dropped the old copy (see
+`Cache.coherence_window`), and would then keep it until its TTL.
+
 Tags go through `edge_tag`, the same transform the `Surrogate-Key`/`Cache-Tag` headers
 used, so a purge names exactly what the CDN was told.
 """
@@ -70,12 +74,37 @@ class Purger:
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._idle: asyncio.Event | None = None
-        self.stats = {"purged_tags": 0, "requests": 0, "retries": 0, "failed_tags": 0}
+        self._repeats: set[asyncio.TimerHandle] = set()
+        self._no_repeats = asyncio.Event()
+        self._no_repeats.set()
+        self.stats = {"purged_tags": 0, "requests": 0, "retries": 0, "failed_tags": 0,
+                      "repeated_tags": 0}
 
-    async def purge(self, tags: Iterable[str], *, soft: bool = False) -> None:
-        """Queue tags for purging and return at once."""
+    async def purge(self, tags: Iterable[str], *, soft: bool = False,
+                    again_after: float = 0.0) -> None:
+        """Queue tags for purging and return at once; with `again_after`, queue them once
+        more that many seconds later."""
+        names = edge_tags(tags)
+        self._enqueue(names, soft)
+        if again_after > 0 and names:
+            loop = asyncio.get_running_loop()
+            handle: asyncio.TimerHandle | None = None
+
+            def repeat() -> None:
+                assert handle is not None
+                self._repeats.discard(handle)
+                if not self._repeats:
+                    self._no_repeats.set()
+                self.stats["repeated_tags"] += len(names)
+                self._enqueue(names, soft)
+
+            handle = loop.call_later(again_after, repeat)
+            self._repeats.add(handle)
+            self._no_repeats.clear()
+
+    def _enqueue(self, tags: list[str], soft: bool) -> None:
         queue = self._pending[soft]
-        for tag in edge_tags(tags):
+        for tag in tags:
             queue[tag] = None
         if self._worker is None or self._worker.done():
             self._wakeup = asyncio.Event()
@@ -87,7 +116,9 @@ class Purger:
         self._wakeup.set()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far has been sent (or given up on)."""
+        """Wait until everything queued so far has been sent (or given up on), repeats
+        included."""
+        await self._no_repeats.wait()
         if self._worker is None or self._idle is None:
             return
         await self._idle.wait()
