@@ -171,15 +171,13 @@ async def test_slow_log_dump_round_trips_through_the_cli(
 
 
 @pytest.mark.parametrize("use_hypopg", [None, False])
-async def test_a_lookup_its_unique_index_serves_gets_no_narrower_index(
+async def test_a_small_table_never_analysed_gets_no_index(
     postgres_url: str, use_hypopg: bool | None
 ) -> None:
     """A three-row table never analysed: no index is worth it, and none is proposed.
 
     Building an index in the rolled-back transaction records the table's size, which once
-    made "after" look cheaper than "before" (planned on default guesses) for any index at
-    all. And for the lookup by both columns of its unique index, an index on one of them
-    is not even tried: it cannot do better."""
+    made "after" look cheaper than "before" (planned on default guesses) for any index."""
     schema = schema_name()
     engine = create_async_engine(postgres_url.replace("postgresql://", "postgresql+asyncpg://"),
                                  connect_args={"server_settings": {"search_path": schema}})
@@ -197,8 +195,7 @@ async def test_a_lookup_its_unique_index_serves_gets_no_narrower_index(
                               use_hypopg=use_hypopg)
         assert report.recommendations == [], [str(r.candidate) for r in report.recommendations]
         assert report.errors == []
-        assert {"addresses (kind)", "addresses (ref)", "addresses (kind, ref)"} <= {
-            item.split(".")[-1] for item in report.covered}
+        assert "addresses (kind, ref)" in {item.split(".")[-1] for item in report.covered}
         assert await database_state(engine, schema) == before
     finally:
         async with engine.begin() as conn:

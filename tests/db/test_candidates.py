@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from overdrive.db.candidates import IndexCandidate, candidate_indexes, covered_by, serves
+from overdrive.db.candidates import IndexCandidate, candidate_indexes, covered_by
 from overdrive.db.errors import AdvisorError
 
 
@@ -49,14 +49,3 @@ def test_unquoted_identifiers_fold_like_postgres() -> None:
     statement = 'SELECT * FROM Orders WHERE Customer = 1 AND "Kind" = 2'
     found = candidate_indexes(statement, "postgresql")
     assert found[0] == IndexCandidate("orders", ("customer", "Kind"), 2)
-
-
-def test_an_index_on_every_equality_column_serves_one_on_some_of_them() -> None:
-    both = IndexCandidate("t", ("a", "b"), 2)
-    assert serves(both, IndexCandidate("t", ("b",), 1))
-    assert serves(both, IndexCandidate("t", ("b", "a"), 2))
-    assert serves(IndexCandidate("t", ("a", "b", "c"), 2), IndexCandidate("t", ("b", "c"), 1))
-    assert not serves(both, IndexCandidate("t", ("c",), 0))  # a sort the wider one lacks
-    assert not serves(both, IndexCandidate("t", ("a", "c"), 1))
-    assert not serves(both, IndexCandidate("u", ("a",), 1))
-    assert not serves(IndexCandidate("t", ("a",), 1), both)

@@ -6,15 +6,10 @@ inside a transaction that is rolled back (`BEGIN; CREATE INDEX; EXPLAIN; ROLLBAC
 candidate is recommended only when the estimated cost drops by at least
 `min_improvement` (50 % by default, as Dexter). Statements with bind parameters are
 planned generically (`PREPARE` under `plan_cache_mode = force_generic_plan`), so the
-advice holds for any parameter value, on Postgres 12 and later.
-
-A PostgreSQL table that was never analysed is analysed first, inside that transaction:
-planned on default guesses, "before" and "after" are not comparable (building an index
-also records the table's size, so any index looked like an improvement). Its
-`pg_statistic` rows roll back with the rest; the row count written to `pg_class` stays,
-as PostgreSQL's own index builds leave it. A candidate is not tried when an existing
-index already serves a wider one for the same statement (`serves`): an index on some of
-the equality columns cannot beat one on all of them.
+advice holds for any parameter value, on Postgres 12 and later. Without HypoPG the
+statement is planned again after its candidates were built: a build records the table's
+size, which a table never analysed lacked, and plans made before and after must rest on
+the same figures.
 
 SQLite has no cost model to read, so its plans are scored: a full `SCAN` of a table
 costs 100, a scan through an index 50, a `USE TEMP B-TREE` 20, an index `SEARCH` 1.
@@ -30,7 +25,7 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from overdrive.db.candidates import IndexCandidate, candidate_indexes, covered_by, serves
+from overdrive.db.candidates import IndexCandidate, candidate_indexes, covered_by
 from overdrive.db.errors import AdvisorError
 from overdrive.db.statements import placeholders_for, unique_statements
 
@@ -102,18 +97,6 @@ class _Planner:
         self.method = method
         self.columns: dict[str, set[str]] = {}
         self.indexes: dict[str, list[list[str]]] = {}
-        self.analysed: set[str] = set()
-
-    async def ensure_statistics(self, table: str) -> None:
-        """ANALYZE a PostgreSQL table that has never been (see the module's docstring)."""
-        if self.dialect != "postgresql" or table in self.analysed:
-            return
-        self.analysed.add(table)
-        never = await self.conn.scalar(
-            text("SELECT oid::regclass::text FROM pg_class WHERE oid = to_regclass(:t) "
-                 "AND reltuples < 0 AND relkind IN ('r', 'm', 'p')"), {"t": table})
-        if never is not None:  # the name as PostgreSQL quotes it
-            await self.conn.exec_driver_sql(f"ANALYZE {never}")
 
     async def rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[Any]:
         result = await self.conn.exec_driver_sql(sql, parameters or None)
@@ -299,22 +282,17 @@ async def _advise_all(
             tables = {candidate.table for candidate in candidates}
             columns = {table: await planner.columns_of(table) for table in tables}
             candidates = candidate_indexes(statement, planner.dialect, columns.__getitem__)
-            for table in tables:
-                await planner.ensure_statistics(table)
             before = await planner.cost(statement, parameters)
         except Exception as error:
             await _recover(planner)
             report.errors.append(f"{_short(original)}: {_reason(error)}")
             continue
-        served = [candidate for candidate in candidates
-                  if await planner.columns_of(candidate.table)
-                  and any(covered_by(candidate, index)
-                          for index in await planner.existing_indexes(candidate.table))]
         best: tuple[float, IndexCandidate] | None = None
         for candidate in candidates:
             if not await planner.columns_of(candidate.table):
                 continue
-            if any(serves(wider, candidate) for wider in served):
+            existing = await planner.existing_indexes(candidate.table)
+            if any(covered_by(candidate, index) for index in existing):
                 report.covered.append(str(candidate))
                 continue
             try:
@@ -330,6 +308,16 @@ async def _advise_all(
                 best = (after, candidate)
         if best is None:
             continue
+        if planner.method == "rollback":
+            # Planned again: building a candidate also recorded the table's size in
+            # pg_class, which a table never analysed lacked, and "after" must not be
+            # compared with a plan made on default guesses.
+            try:
+                before = await planner.cost(statement, parameters)
+            except Exception as error:
+                await _recover(planner)
+                report.errors.append(f"{_short(original)}: {_reason(error)}")
+                continue
         after, candidate = best
         target = Recommendation(candidate, before, after, [original], planner.dialect)
         book = chosen if target.improvement >= min_improvement else refused

@@ -16,7 +16,7 @@ from sqlglot.optimizer.normalize_identifiers import normalize_identifiers
 
 from overdrive.db.errors import AdvisorError
 
-__all__ = ["IndexCandidate", "candidate_indexes", "covered_by", "serves"]
+__all__ = ["IndexCandidate", "candidate_indexes", "covered_by"]
 
 MAX_COLUMNS = 4
 _RANGE = (exp.GT, exp.GTE, exp.LT, exp.LTE, exp.Between)
@@ -57,18 +57,6 @@ def covered_by(candidate: IndexCandidate, existing: Iterable[str]) -> bool:
     return set(columns[: len(head)]) == set(head) and tuple(
         columns[len(head) : len(head) + len(tail)]
     ) == tuple(tail)
-
-
-def serves(wider: IndexCandidate, narrower: IndexCandidate) -> bool:
-    """True when an index serving `wider` serves `narrower`'s statement at least as well.
-
-    Same table, `narrower`'s equality columns all among `wider`'s, and the same columns
-    after them: a lookup on every equality column is at least as selective as one on
-    some of them, so once `wider` is served by an existing index, `narrower` adds nothing.
-    """
-    return (wider.table == narrower.table
-            and set(narrower.columns[: narrower.equality]) <= set(wider.columns[: wider.equality])
-            and narrower.columns[narrower.equality :] == wider.columns[wider.equality :])
 
 
 @dataclass
