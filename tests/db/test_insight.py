@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 import pytest
-from sqlalchemy import Engine, event, select, text
+from sqlalchemy import Engine, create_engine, event, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import Session
 
@@ -123,6 +125,18 @@ async def test_a_second_insight_on_one_engine_is_refused_until_the_first_closes(
         async with sqlite_engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
     assert stats.count == 1
+
+
+def test_a_closed_insight_lets_its_engine_go() -> None:
+    """The registry of open insights holds nothing strongly: once closed and dropped, the
+    engine (its pool, its dialect) is collected."""
+    engine = create_engine("sqlite://")
+    insight = instrument(engine)
+    insight.close()
+    gone = weakref.ref(engine)
+    del engine, insight
+    gc.collect()
+    assert gone() is None
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import create_engine
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
@@ -393,3 +394,17 @@ async def test_a_strict_invalidation_that_fails_still_purges_the_cdn_twice() -> 
     finally:
         await cache.close()
     assert [tag for tag, _ in purge_times(receiver)] == ["board:main", "board:main"]
+
+
+async def test_an_engine_passed_to_overdrive_is_detached_by_close() -> None:
+    """Overdrive(db=engine) makes the engine's QueryInsight and close() detaches it, so an
+    app built again on the same engine (a factory, a test) can attach its own."""
+    engine = create_engine("sqlite://")
+    first = Overdrive(feedback_app([]), db=engine)
+    with pytest.raises(ConfigurationError, match="already has query insight"):
+        Overdrive(feedback_app([]), db=engine)
+    await first.close()
+    second = Overdrive(feedback_app([]), db=engine)
+    await second.close()
+    assert first.db is not second.db
+    engine.dispose()

@@ -79,8 +79,8 @@ class QueryInsight:
         self.engine: Engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
         if not isinstance(self.engine, Engine):
             raise ConfigurationError(f"instrument() expects an Engine or AsyncEngine: {engine!r}")
-        attached = _ATTACHED.get(self.engine.dialect)
-        if attached is not None and not attached.closed:
+        attached = _attached(self.engine.dialect)
+        if attached is not None:
             # SQLAlchemy stops at the first `do_execute` listener that runs the statement:
             # a second QueryInsight on the same dialect would never see one.
             raise ConfigurationError(
@@ -114,7 +114,9 @@ class QueryInsight:
         for name, hook in self.hooks:
             event.listen(self.engine, name, hook)
         self.closed = False
-        _ATTACHED[self.dialect_impl] = self
+        key = id(self.dialect_impl)
+        _ATTACHED[key] = weakref.ref(
+            self, lambda ref: _ATTACHED.pop(key) if _ATTACHED.get(key) is ref else None)
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -339,6 +341,8 @@ class QueryInsight:
         if self.closed:
             return
         self.closed = True
+        if _attached(self.dialect_impl) is self:
+            del _ATTACHED[id(self.dialect_impl)]
         for name, hook in self.hooks:
             event.remove(self.engine, name, hook)
         self.invalidation.close()
@@ -346,8 +350,18 @@ class QueryInsight:
         self.plans.close()
 
 
-# The open QueryInsight of each dialect (engines made by `execution_options()` share one).
-_ATTACHED: weakref.WeakKeyDictionary[Any, QueryInsight] = weakref.WeakKeyDictionary()
+# The open QueryInsight of each dialect (engines made by `execution_options()` share one),
+# by id and weakly: the insight holds its engine, which holds the dialect.
+_ATTACHED: dict[int, weakref.ref[QueryInsight]] = {}
+
+
+def _attached(dialect: Any) -> QueryInsight | None:
+    """The open QueryInsight on `dialect`, if any."""
+    found = _ATTACHED.get(id(dialect))
+    insight = found() if found is not None else None
+    if insight is None or insight.closed or insight.dialect_impl is not dialect:
+        return None
+    return insight
 
 
 def instrument(

@@ -89,6 +89,8 @@ class Overdrive:
         self.cache = cache
         self.cdn = cdn
         self.db = _query_insight(db, self.invalidate)
+        # Made here from an engine (a QueryInsight): close() detaches it again.
+        self._made_insight: Any = self.db if self.db is not db else None
         self.compressor = (compress if isinstance(compress, Compressor)
                            else Compressor() if compress else None)
         # Outermost last: each entry is (middleware class or factory, options).
@@ -186,10 +188,13 @@ class Overdrive:
         """Flush pending purges, wait for background refreshes, release clients.
 
         Call it from the application's lifespan shutdown. The cache is the caller's to
-        close (it may be shared).
+        close (it may be shared); query insight too when it was passed in as one, while
+        the one made here from an engine is detached from it.
         """
         if self.cdn is not None:
             await self.cdn.close()
+        if self._made_insight is not None:
+            self._made_insight.close()
         response_cache = self.middleware.get("ResponseCacheMiddleware")
         if response_cache is not None:
             await response_cache.drain()
