@@ -6,6 +6,8 @@ so every request the purgers build is real HTTP checked on the receiving side.
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from overdrive import CloudflarePurger, FastlyPurger, VarnishPurger, WebhookPurger
@@ -145,3 +147,18 @@ async def test_again_after_purges_once_more_after_the_delay_and_flush_waits_for_
     assert [tag for tag, _ in purged] == ["board:main board:other", "board:main"]
     assert purged[1][1] - purged[0][1] >= 0.29
     assert purger.stats["repeated_tags"] == 1
+
+
+def test_what_a_finished_event_loop_left_is_sent_by_the_next() -> None:
+    """One loop per test or per `asyncio.run`: a repeat that loop cancelled at its end is
+    not lost, and close() on the next loop sends it instead of waiting forever."""
+    receiver = Receiver()
+    purger = VarnishPurger("http://edge/", client=receiver_client(receiver), flush_interval=0.0)
+
+    async def first_purge_only() -> None:
+        await purger.purge(["board:main"], again_after=30.0)
+        await asyncio.sleep(0.05)
+
+    asyncio.run(first_purge_only())
+    asyncio.run(asyncio.wait_for(purger.close(), timeout=5.0))
+    assert [r["headers"]["xkey-purge"] for r in receiver.requests] == ["board:main"] * 2

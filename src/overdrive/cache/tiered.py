@@ -333,8 +333,10 @@ class Cache:
     def coherence_window(self) -> float:
         """Seconds after an invalidation in which another process's L1 may still serve what
         it invalidated: 0 with no other L1 to reach (no Redis, or no L1), else the bus's
-        lease, by which every process has applied the message or stopped hearing the bus.
-        A strict `invalidate()` that returned was applied everywhere already.
+        lease, by which every process that hears the bus has applied the message. A
+        strict `invalidate()` that returned was applied everywhere already. Not a bound
+        when Redis is out of reach: fast mode then queues the invalidation and other
+        processes keep their copies until it is replayed or they expire.
 
         A CDN refilled from such a process inside the window would keep the old copy
         until its TTL: `Overdrive.invalidate` purges the CDN again once the window ends.

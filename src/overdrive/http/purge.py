@@ -74,9 +74,8 @@ class Purger:
         self._wakeup: asyncio.Event | None = None
         self._worker: asyncio.Task[None] | None = None
         self._idle: asyncio.Event | None = None
-        self._repeats: set[asyncio.TimerHandle] = set()
-        self._no_repeats = asyncio.Event()
-        self._no_repeats.set()
+        # Repeats waiting for their delay, with what they will purge: flush() waits for them.
+        self._repeats: dict[asyncio.Task[None], tuple[list[str], bool]] = {}
         self.stats = {"purged_tags": 0, "requests": 0, "retries": 0, "failed_tags": 0,
                       "repeated_tags": 0}
 
@@ -87,44 +86,63 @@ class Purger:
         names = edge_tags(tags)
         self._enqueue(names, soft)
         if again_after > 0 and names:
-            loop = asyncio.get_running_loop()
-            handle: asyncio.TimerHandle | None = None
+            task = asyncio.get_running_loop().create_task(
+                self._repeat(names, soft, again_after))
+            self._repeats[task] = (names, soft)
+            task.add_done_callback(self._repeat_done)
 
-            def repeat() -> None:
-                assert handle is not None
-                self._repeats.discard(handle)
-                if not self._repeats:
-                    self._no_repeats.set()
-                self.stats["repeated_tags"] += len(names)
+    def _repeat_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled():  # cancelled by its loop's end: flush() sends it later
+            self._repeats.pop(task, None)
+
+    async def _repeat(self, names: list[str], soft: bool, delay: float) -> None:
+        await asyncio.sleep(delay)
+        self.stats["repeated_tags"] += len(names)
+        self._enqueue(names, soft)
+
+    def _send_stranded(self, loop: asyncio.AbstractEventLoop) -> None:
+        """What an event loop that ended (one `asyncio.run` per test, say) left unsent:
+        repeats it cancelled or can no longer run, tags its worker never sent. Queued on
+        this loop instead."""
+        for task, (names, soft) in list(self._repeats.items()):
+            if task.cancelled() or (task.get_loop() is not loop and task.get_loop().is_closed()):
+                self._repeats.pop(task, None)
                 self._enqueue(names, soft)
-
-            handle = loop.call_later(again_after, repeat)
-            self._repeats.add(handle)
-            self._no_repeats.clear()
+        worker = self._worker
+        if any(self._pending.values()) and (
+                worker is None or worker.done() or worker.get_loop() is not loop):
+            self._enqueue([], False)
 
     def _enqueue(self, tags: list[str], soft: bool) -> None:
         queue = self._pending[soft]
         for tag in tags:
             queue[tag] = None
-        if self._worker is None or self._worker.done():
+        loop = asyncio.get_running_loop()
+        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
             self._wakeup = asyncio.Event()
             self._idle = asyncio.Event()
-            self._worker = asyncio.get_running_loop().create_task(self._run())
+            self._worker = loop.create_task(self._run())
         assert self._wakeup is not None
         assert self._idle is not None
         self._idle.clear()
         self._wakeup.set()
 
     async def flush(self) -> None:
-        """Wait until everything queued so far has been sent (or given up on), repeats
-        included."""
-        await self._no_repeats.wait()
-        if self._worker is None or self._idle is None:
+        """Wait until everything queued so far has been sent (or given up on), including
+        the repeats asked for so far."""
+        loop = asyncio.get_running_loop()
+        waiting = [task for task in self._repeats if task.get_loop() is loop]
+        if waiting:
+            await asyncio.wait(waiting)
+        self._send_stranded(loop)
+        if self._worker is None or self._idle is None or self._worker.get_loop() is not loop:
             return
         await self._idle.wait()
 
     async def close(self) -> None:
-        """Flush, stop the worker and close the HTTP client if this purger made it."""
+        """Flush (repeats included: at most their delay, the cache's coherence window, so
+        another process still lagging is covered), stop the worker and close the HTTP
+        client if this purger made it."""
         await self.flush()
         if self._worker is not None:
             self._worker.cancel()
