@@ -47,11 +47,22 @@ def route_template(scope: Scope, root_path_before: str = "") -> str:
 
 
 def effective_route(fastapi: Any, route: Any) -> Any:
-    """FastAPI's route as included (its template has the include prefix), else `route`."""
+    """FastAPI's route as included (its template has the include prefix), else `route`.
+
+    A plain Starlette route in an included router leaves no `scope["route"]` at all; its
+    included form is the context's `starlette_route`.
+    """
     context = fastapi.get("effective_route_context") if isinstance(fastapi, dict) else None
-    if context is not None and getattr(context, "original_route", None) is route:
-        return context
-    return route
+    if context is None or (route is not None
+                           and getattr(context, "original_route", None) is not route):
+        return route
+    return _as_included(context)
+
+
+def _as_included(context: Any) -> Any:
+    """The object whose `path_format` is an included route's whole template."""
+    starlette_route = getattr(context, "starlette_route", None)
+    return starlette_route if starlette_route is not None else context
 
 
 def known_template(scope: Scope) -> str | None:
@@ -99,18 +110,19 @@ class MountIndex:
         self.router = weakref.ref(router)
         # id -> the route itself (an id can be reused once its object is gone) and entries
         self.entries: dict[int, tuple[Any, list[tuple[re.Pattern[str], str]]]] = {}
-        self.unknown: set[int] = set()  # looked for after a rebuild and still not there
+        # Routes looked for after a rebuild and still not there: never rebuilt for again.
+        self.unknown: dict[int, Any] = {}
         self.build()
 
     def template(self, route: Any, mounted: str) -> str | None:
         found = self.entries.get(id(route))
         if found is None or found[0] is not route:
-            if id(route) in self.unknown:
+            if self.unknown.get(id(route)) is route:
                 return None
             self.build()
             found = self.entries.get(id(route))
             if found is None or found[0] is not route:
-                self.unknown.add(id(route))
+                self.unknown[id(route)] = route
                 return None
         for pattern, template in found[1]:
             if pattern.fullmatch(mounted):
@@ -119,7 +131,7 @@ class MountIndex:
 
     def build(self) -> None:
         router = self.router()
-        self.entries, self.unknown = {}, set()
+        self.entries = {}
         if router is not None:
             self._walk(getattr(router, "routes", ()), "")
 
@@ -130,15 +142,16 @@ class MountIndex:
             if isinstance(route, Mount):
                 inside = above + route.path
                 self._add(route, inside, "/{path}")
-                self._walk(route.routes, inside)
+                self._walk(_routes_under(route), inside)
             elif isinstance(route, Host):
-                self._walk(route.routes, above)
+                self._walk(_routes_under(route), above)
             elif above:
                 self._add(route, above, getattr(route, "path_format", ""))
                 contexts = getattr(route, "effective_route_contexts", None)
                 if callable(contexts):  # FastAPI's included router inside a mount
                     for context in contexts():
-                        self._add(context, above, context.path_format)
+                        included = _as_included(context)
+                        self._add(included, above, getattr(included, "path_format", ""))
 
     def _add(self, route: Any, mounts: str, rest: Any) -> None:
         from starlette.routing import compile_path
@@ -147,6 +160,19 @@ class MountIndex:
             return
         pattern, template, _ = compile_path(mounts)
         self.entries.setdefault(id(route), (route, []))[1].append((pattern, template + rest))
+
+
+def _routes_under(mount: Any) -> Any:
+    """A mount's routes, also when its router sits behind middleware (`Mount(app=GZip...)`,
+    whose own `routes` is empty): the first `routes` down the chain of `.app`."""
+    routes = mount.routes
+    app = getattr(mount, "app", None)
+    for _ in range(32):
+        if routes or app is None:
+            break
+        routes = getattr(app, "routes", None)
+        app = getattr(app, "app", None)
+    return routes or ()
 
 
 # By id: routers need not be hashable (Starlette's is not). An entry goes with its router.

@@ -9,12 +9,13 @@ from __future__ import annotations
 import pytest
 from fastapi import APIRouter, FastAPI
 from starlette.applications import Starlette
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route, Router
 
 from overdrive.observe import Observability
-from overdrive.routes import template_of
+from overdrive.routes import MountIndex, template_of
 from overdrive.slo import Objectives
 from overdrive.types import Receive, Scope, Send
 from tests.http.conftest import client_for
@@ -61,6 +62,32 @@ async def test_mount_parameters_are_labelled_by_name_at_every_depth(users: Route
                        "/files/{bucket}/{path}": 2}
 
 
+async def test_a_router_behind_middleware_in_a_mount_is_found(users: Router) -> None:
+    app = Starlette(routes=[Mount("/t/{tenant}", app=GZipMiddleware(users))])
+    counted = await routes_counted(app, ["/t/a/users/ann", "/t/b/users/bob"])
+    assert counted == {"/t/{tenant}/users/{name}": 2}
+
+
+def test_a_route_missing_from_the_tree_does_not_rebuild_it_again(users: Router) -> None:
+    """Looked for once after a rebuild: the next lookups answer at once."""
+    index = MountIndex(Router(routes=[Mount("/m/{x}", app=users)]))
+    builds = 0
+    original = index.build
+
+    def counting() -> None:
+        nonlocal builds
+        builds += 1
+        original()
+
+    index.build = counting  # type: ignore[method-assign]
+    strays = [Route("/stray/{id}", ok), Route("/other", ok)]
+    for _ in range(5):
+        for stray in strays:
+            assert index.template(stray, "/m/1") is None
+    assert builds == 2
+    assert index.template(users.routes[0], "/m/1") == "/m/{x}/users/{name}"
+
+
 async def test_one_router_mounted_twice_is_labelled_by_the_mount_that_matched(
     users: Router,
 ) -> None:
@@ -71,12 +98,15 @@ async def test_one_router_mounted_twice_is_labelled_by_the_mount_that_matched(
 
 
 async def test_fastapi_include_prefixes_stay_in_the_label() -> None:
-    """One router included at two prefixes: each request under the prefix it came in by."""
+    """One router included at two prefixes: each request under the prefix it came in by;
+    a plain Starlette route in an included router too."""
     router = APIRouter()
 
     @router.get("/things/{thing_id}")
     async def thing(thing_id: str) -> dict[str, str]:
         return {"id": thing_id}
+
+    router.add_route("/plain/{name}", ok)
 
     app = FastAPI()
     app.include_router(router, prefix="/v1/{version}")
@@ -84,9 +114,9 @@ async def test_fastapi_include_prefixes_stay_in_the_label() -> None:
     sub = Starlette(routes=[Route("/items/{item_id}", ok)])
     app.mount("/legacy/{shard}", sub)
     counted = await routes_counted(app, ["/v1/2/things/5", "/v1/3/things/6", "/beta/things/7",
-                                         "/legacy/s1/items/4"])
+                                         "/legacy/s1/items/4", "/v1/2/plain/ann"])
     assert counted == {"/v1/{version}/things/{thing_id}": 2, "/beta/things/{thing_id}": 1,
-                       "/legacy/{shard}/items/{item_id}": 1}
+                       "/legacy/{shard}/items/{item_id}": 1, "/v1/{version}/plain/{name}": 1}
 
 
 async def test_a_mount_added_after_the_first_request_is_found(users: Router) -> None:
