@@ -306,12 +306,8 @@ def main() -> None:
 
     cpu = {name: statistics.median(values) for name, values in cpu_us.items()}
     # Per round: each stack against the bare run of the same round, then the median.
-    ratios = {name: [(mine / bare - 1) * 100 for mine, bare in zip(values, cpu_us["bare"],
-                                                                   strict=True)]
-              for name, values in cpu_us.items()}
-    slower = {name: [(1 - mine / bare) * 100 for mine, bare in zip(values, rates["bare"],
-                                                                  strict=True)]
-              for name, values in rates.items()}
+    ratios = per_round_vs_bare(cpu_us, 1.0)  # CPU per request above bare, %
+    slower = per_round_vs_bare(rates, -1.0)  # requests/s below bare, %
     overhead = {name: statistics.median(values) for name, values in ratios.items()}
     best = {name: max(values) for name, values in rates.items()}
     driver = "wrk -t1 -c16" if shutil.which("wrk") else "python loop"
@@ -376,6 +372,13 @@ def main() -> None:
                   f"{verdict}")
     if args.check:
         sys.exit(code)
+
+
+def per_round_vs_bare(series: dict[str, list[float]], sign: float) -> dict[str, list[float]]:
+    """Each stack's rounds as a % change from bare's run in the same round (sign -1: drop)."""
+    return {name: [sign * (mine / bare - 1) * 100
+                   for mine, bare in zip(values, series["bare"], strict=True)]
+            for name, values in series.items()}
 
 
 # Beyond this, the control says the host's noise is as large as the effect being measured.

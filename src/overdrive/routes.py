@@ -26,7 +26,7 @@ from typing import Any
 from overdrive.types import Scope
 
 __all__ = ["ROUTE_SCOPE_KEY", "UNMATCHED_ROUTE", "effective_route", "known_template",
-           "route_template", "template_of"]
+           "matched_route", "route_template", "template_of"]
 
 UNMATCHED_ROUTE = "<unmatched>"
 ROUTE_SCOPE_KEY = "overdrive.route"
@@ -37,13 +37,20 @@ def route_template(scope: Scope, root_path_before: str = "") -> str:
 
     `root_path_before` is `scope["root_path"]` as it was before the application ran.
     """
-    route = scope.get("route")
-    fastapi = scope.get("fastapi")
-    if fastapi is not None:
-        route = effective_route(fastapi, route)
+    route = matched_route(scope)
     known = None if route is not None else known_template(scope)
     return template_of(route, known, root_path_before, scope.get("root_path", ""),
                        scope.get("router"))
+
+
+def matched_route(scope: Scope) -> Any:
+    """The route object the router matched, as included (see `effective_route`), or None.
+
+    Observability's hot path inlines this to keep a call off every request.
+    """
+    route = scope.get("route")
+    fastapi = scope.get("fastapi")
+    return route if fastapi is None else effective_route(fastapi, route)
 
 
 def effective_route(fastapi: Any, route: Any) -> Any:

@@ -108,17 +108,19 @@ class Purger:
             if task.cancelled() or (task.get_loop() is not loop and task.get_loop().is_closed()):
                 self._repeats.pop(task, None)
                 self._enqueue(names, soft)
-        worker = self._worker
-        if any(self._pending.values()) and (
-                worker is None or worker.done() or worker.get_loop() is not loop):
+        if any(self._pending.values()) and not self._worker_runs_on(loop):
             self._enqueue([], False)
+
+    def _worker_runs_on(self, loop: asyncio.AbstractEventLoop) -> bool:
+        worker = self._worker
+        return worker is not None and not worker.done() and worker.get_loop() is loop
 
     def _enqueue(self, tags: list[str], soft: bool) -> None:
         queue = self._pending[soft]
         for tag in tags:
             queue[tag] = None
         loop = asyncio.get_running_loop()
-        if self._worker is None or self._worker.done() or self._worker.get_loop() is not loop:
+        if not self._worker_runs_on(loop):
             self._wakeup = asyncio.Event()
             self._idle = asyncio.Event()
             self._worker = loop.create_task(self._run())
@@ -135,7 +137,7 @@ class Purger:
         if waiting:
             await asyncio.wait(waiting)
         self._send_stranded(loop)
-        if self._worker is None or self._idle is None or self._worker.get_loop() is not loop:
+        if self._idle is None or self._worker is None or self._worker.get_loop() is not loop:
             return
         await self._idle.wait()
 

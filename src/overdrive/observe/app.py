@@ -284,7 +284,8 @@ class Observability:
             try:
                 await self.app(scope, receive, responder)
             finally:
-                # RequestTally.record, inlined: the call was ~1,800 of ~14,000 instructions.
+                # RequestTally.record (and routes.matched_route), inlined: the call was
+                # ~1,800 of ~14,000 instructions.
                 route = scope.get("route")
                 fastapi = scope.get("fastapi")
                 if fastapi is not None:

@@ -18,8 +18,8 @@ from overdrive.observe.metrics import HttpMetrics
 from overdrive.observe.sketches import LatencyWindows
 from overdrive.routes import (
     UNMATCHED_ROUTE,
-    effective_route,
     known_template,
+    matched_route,
     route_template,
     template_of,
 )
@@ -79,10 +79,7 @@ class RequestTally:
     def record(self, scope: Scope, root_path: str, status: int, started: float,
                finished: float) -> None:
         """One request is over: `root_path` as it came in, clock readings from `clock`."""
-        route = scope.get("route")
-        fastapi = scope.get("fastapi")
-        if fastapi is not None:
-            route = effective_route(fastapi, route)
+        route = matched_route(scope)
         key = (id(route), None if route is not None else known_template(scope), root_path,
                scope.get("root_path", ""), scope["method"], status)
         group = self.groups.get(key)
